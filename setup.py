@@ -1,0 +1,36 @@
+from setuptools import find_packages, setup
+
+# Versions tested together on CPU (torch 2.14.1 / torchvision 0.29.1). solo-learn itself is
+# not on PyPI in a usable version: see README.md (it is installed from GitHub at 9187ea3).
+INSTALL_REQUIRES = [
+    "torch>=2.1,<=2.14.1",
+    "torchvision>=0.16,<=0.29.1",
+    "lightning>=2.1.2,<=2.6.6",
+    "torchmetrics>=0.11.4,<0.12",
+    "omegaconf>=2.3,<2.4",
+    "hydra-core>=1.3.2,<1.4",
+    "wandb>=0.16",
+    "scipy>=1.11",
+    "scikit-learn>=1.3",
+    "matplotlib>=3.8",
+    "numpy>=1.24",
+]
+
+setup(
+    name="solo-plugins",
+    version="0.1.0",
+    description="DHEL and KCL contrastive losses (Koromilas et al., ICML 2024) for solo-learn",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["solo_plugins", "solo_plugins.*"]),
+    package_data={"solo_plugins": ["configs/**/*.yaml"]},
+    include_package_data=True,
+    python_requires=">=3.9",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "test": ["pytest>=7.4"],
+        "dali": ["nvidia-dali-cuda120"],
+    },
+    entry_points={"console_scripts": []},
+)

@@ -1,0 +1,87 @@
+"""Gathering embeddings across processes, with gradients, for batch-wide losses.
+
+Contrastive losses need every other sample of the *global* batch as a negative. The
+gather below keeps the autograd graph: the gradient that reaches a rank is the sum over
+all ranks of the gradients with respect to that rank's rows (each rank's loss depends on
+everyone's embeddings). DDP's gradient averaging then yields the gradient of the
+rank-averaged loss, which is what one process would compute on the whole batch.
+
+Ranks may hold different numbers of rows (a last, smaller batch; uneven sharding): sizes
+are exchanged first and the rows are padded for ``all_gather``.
+"""
+
+from typing import List, NamedTuple, Tuple
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+class _GatherRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, sizes: List[int]) -> torch.Tensor:  # type: ignore[override]
+        me = dist.get_rank()
+        ctx.start = sum(sizes[:me])
+        ctx.stop = ctx.start + sizes[me]
+        longest = max(sizes)
+        if x.shape[0] < longest:
+            pad = x.new_zeros((longest - x.shape[0],) + tuple(x.shape[1:]))
+            x = torch.cat([x, pad])
+        buffers = [torch.empty_like(x) for _ in sizes]
+        dist.all_gather(buffers, x.contiguous())
+        return torch.cat([buf[:n] for buf, n in zip(buffers, sizes)])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.start : ctx.stop], None
+
+
+class GatheredRows(NamedTuple):
+    """Rows of every rank, concatenated in rank order.
+
+    ``offset`` is the position of this rank's first row in ``rows``: local row ``i`` is
+    global row ``offset + i``. Positive pairs and self-pairs are found from these positions.
+    """
+
+    rows: torch.Tensor
+    offset: int
+
+
+def gather_rows(*tensors: torch.Tensor) -> Tuple[GatheredRows, ...]:
+    """Gathers each (n_local, ...) tensor into (n_global, ...) with gradients.
+
+    On one process (or without torch.distributed) this returns the tensors themselves,
+    with offset 0, at no cost.
+    """
+    if not is_distributed():
+        return tuple(GatheredRows(t, 0) for t in tensors)
+    n_local = tensors[0].shape[0]
+    sizes_tensor = torch.tensor([n_local], device=tensors[0].device, dtype=torch.long)
+    all_sizes = [torch.zeros_like(sizes_tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(all_sizes, sizes_tensor)
+    sizes = [int(s.item()) for s in all_sizes]
+    offset = sum(sizes[: dist.get_rank()])
+    return tuple(GatheredRows(_GatherRows.apply(t, sizes), offset) for t in tensors)
+
+
+def global_mean(per_row: torch.Tensor, n_global: int) -> torch.Tensor:
+    """Mean over the global batch of per-row terms computed on this rank's rows.
+
+    Returned as this rank's share scaled so that averaging over ranks (what DDP does with
+    gradients and what ``sync_dist`` does with logged values) gives the exact global mean,
+    also when ranks hold different numbers of rows. With equal shards it is the local mean.
+    """
+    return per_row.sum() * (world_size() / n_global)

@@ -1,0 +1,27 @@
+"""Contrastive losses: DHEL and KCL (Koromilas et al., ICML 2024) and their baselines.
+
+Plain torch functions of two (N, D) views; no solo-learn needed.
+"""
+
+from solo_plugins.losses._common import LossTerms
+from solo_plugins.losses.dcl import DCLLoss, dcl_loss_func, dcl_loss_terms
+from solo_plugins.losses.dhel import DHELLoss, dhel_loss_func, dhel_loss_terms
+from solo_plugins.losses.infonce import InfoNCELoss, infonce_loss_func, infonce_loss_terms
+from solo_plugins.losses.kcl import KERNELS, KCLLoss, kcl_loss_func, kcl_loss_terms
+
+__all__ = [
+    "KERNELS",
+    "LossTerms",
+    "DCLLoss",
+    "DHELLoss",
+    "InfoNCELoss",
+    "KCLLoss",
+    "dcl_loss_func",
+    "dcl_loss_terms",
+    "dhel_loss_func",
+    "dhel_loss_terms",
+    "infonce_loss_func",
+    "infonce_loss_terms",
+    "kcl_loss_func",
+    "kcl_loss_terms",
+]

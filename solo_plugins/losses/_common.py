@@ -1,0 +1,86 @@
+"""Input checks and shared pieces of the contrastive losses."""
+
+import functools
+from typing import NamedTuple, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from solo_plugins.distributed import gather_rows
+
+
+class LossTerms(NamedTuple):
+    """A contrastive loss split into the two parts the paper decouples.
+
+    ``alignment`` pulls positive pairs together; ``uniformity`` spreads the batch (the
+    log-sum-exp denominator of the InfoNCE family, or the kernel energy of KCL).
+    ``loss = alignment + uniformity``.
+    """
+
+    loss: torch.Tensor
+    alignment: torch.Tensor
+    uniformity: torch.Tensor
+
+
+def terms(alignment: torch.Tensor, uniformity: torch.Tensor) -> LossTerms:
+    return LossTerms(alignment + uniformity, alignment, uniformity)
+
+
+def check_pair(z1: torch.Tensor, z2: torch.Tensor) -> None:
+    if not isinstance(z1, torch.Tensor) or not isinstance(z2, torch.Tensor):
+        raise ValueError("z1 and z2 must be torch.Tensor of shape (N, D)")
+    if z1.dim() != 2 or z2.dim() != 2:
+        raise ValueError(
+            f"z1 and z2 must be 2-D tensors of shape (N, D); got z1 {tuple(z1.shape)} "
+            f"and z2 {tuple(z2.shape)}"
+        )
+    if z1.shape != z2.shape:
+        raise ValueError(
+            f"z1 and z2 must have the same shape (row i of each is a positive pair); got "
+            f"z1 {tuple(z1.shape)} and z2 {tuple(z2.shape)}"
+        )
+    if z1.shape[0] < 2:
+        raise ValueError(f"z1 and z2 need N >= 2 rows (a negative per sample); got N={z1.shape[0]}")
+    if not (z1.is_floating_point() and z2.is_floating_point()):
+        raise ValueError(f"z1 and z2 must be floating point; got {z1.dtype} and {z2.dtype}")
+
+
+def check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be a number > 0; got {value!r}")
+
+
+def normalized_float32(*zs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    """L2-normalizes in float32 at least (float64 stays float64): fp16/bf16 logits at small
+    temperatures overflow or lose the log-sum-exp."""
+    return tuple(F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1) for z in zs)
+
+
+def normalized_and_gathered(z1: torch.Tensor, z2: torch.Tensor):
+    """Normalized local views and the global ones (gathered across ranks when distributed).
+
+    Returns ``x, y, x_all, y_all, offset``: local row i is global row ``offset + i``.
+    """
+    x, y = normalized_float32(z1, z2)
+    (x_all, offset), (y_all, _) = gather_rows(x, y)
+    return x, y, x_all, y_all, offset
+
+
+def full_precision(loss_fn):
+    """Runs a loss with autocast off, so its matmuls stay in float32 under mixed precision."""
+
+    @functools.wraps(loss_fn)
+    def wrapper(z1, z2, *args, **kwargs):
+        with torch.autocast(device_type="cuda", enabled=False), torch.autocast(
+            device_type="cpu", enabled=False
+        ):
+            return loss_fn(z1, z2, *args, **kwargs)
+
+    return wrapper
+
+
+def mask_self(scores: torch.Tensor, offset: int, value: float) -> torch.Tensor:
+    """Writes ``value`` where local row i meets global column offset + i (in place)."""
+    n = scores.shape[0]
+    scores[:, offset : offset + n].diagonal().fill_(value)
+    return scores

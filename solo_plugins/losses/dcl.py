@@ -1,0 +1,110 @@
+"""DCL and DCLW: Decoupled Contrastive Learning (Yeh et al., ECCV 2022)."""
+
+import math
+from typing import Optional
+
+import torch
+
+from solo_plugins.distributed import global_mean
+from solo_plugins.losses._common import (
+    LossTerms,
+    check_pair,
+    check_positive,
+    full_precision,
+    normalized_and_gathered,
+    terms,
+)
+from solo_plugins.losses._pairs import both_views_logits, mask_views
+
+
+@full_precision
+def dcl_loss_terms(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    temperature: float = 0.1,
+    weight_sigma: Optional[float] = None,
+) -> LossTerms:
+    """DCL (or DCLW) with its alignment and uniformity parts; see :func:`dcl_loss_func`."""
+    check_pair(z1, z2)
+    check_positive("temperature", temperature)
+    if weight_sigma is not None:
+        check_positive("weight_sigma", weight_sigma)
+    x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
+    n_global = x_all.shape[0]
+
+    logits = both_views_logits(x, y, x_all, y_all, offset, temperature)
+    mask_views(logits, offset, n_global, diagonal_block=True, value=float("-inf"))
+    mask_views(logits, offset, n_global, diagonal_block=False, value=float("-inf"))
+
+    similarity = (x * y).sum(dim=1)
+    positive = similarity / temperature
+    if weight_sigma is not None:
+        with torch.no_grad():
+            all_similarities = (x_all * y_all).sum(dim=1)
+            # 2 - exp(s_i/σ) / mean_k exp(s_k/σ), in log space: no overflow for small σ.
+            log_mean = torch.logsumexp(all_similarities / weight_sigma, 0) - math.log(n_global)
+            weight = 2 - torch.exp(similarity / weight_sigma - log_mean)
+        positive = weight * positive
+    alignment = global_mean(-positive.repeat(2), 2 * n_global)
+    return terms(alignment, global_mean(torch.logsumexp(logits, dim=1), 2 * n_global))
+
+
+def dcl_loss_func(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    temperature: float = 0.1,
+    weight_sigma: Optional[float] = None,
+) -> torch.Tensor:
+    """Decoupled Contrastive Learning loss, and its weighted form DCLW.
+
+    Symmetric over the two views; for view x (and likewise for y with the roles swapped):
+
+        mean_i [ -w_i·s(x_i, y_i)/τ + log Σ_{j≠i} ( exp(s(x_i, x_j)/τ) + exp(s(x_i, y_j)/τ) ) ]
+
+    The positive pair is removed from the denominator. With ``weight_sigma=None`` (DCL)
+    w_i = 1; with ``weight_sigma=σ`` (DCLW)
+    w_i = 2 - exp(s(x_i, y_i)/σ) / mean_k exp(s(x_k, y_k)/σ), the mean over the whole
+    (global) batch, with no gradient through w.
+
+    Args:
+        z1: (N, D) projections of the first views.
+        z2: (N, D) projections of the second views; row i pairs with row i of z1.
+        temperature: τ > 0.
+        weight_sigma: σ > 0 for DCLW (the paper uses 0.5), None for DCL.
+
+    Returns:
+        A scalar float32 tensor.
+
+    Example:
+        >>> z1, z2 = torch.randn(8, 128), torch.randn(8, 128)
+        >>> dcl = dcl_loss_func(z1, z2, temperature=0.1)
+        >>> dclw = dcl_loss_func(z1, z2, temperature=0.1, weight_sigma=0.5)
+
+    Reference:
+        Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022.
+        https://arxiv.org/abs/2110.06848
+    """
+    return dcl_loss_terms(z1, z2, temperature, weight_sigma).loss
+
+
+class DCLLoss(torch.nn.Module):
+    """Module form of :func:`dcl_loss_func` (DCLW when ``weight_sigma`` is set).
+
+    Shapes: ``z1``, ``z2``: (N, D) with N >= 2; output: a scalar.
+
+    Example:
+        >>> criterion = DCLLoss(temperature=0.1, weight_sigma=0.5)
+        >>> loss = criterion(projector(backbone(view1)), projector(backbone(view2)))
+
+    Reference: Yeh et al., ECCV 2022, https://arxiv.org/abs/2110.06848
+    """
+
+    def __init__(self, temperature: float = 0.1, weight_sigma: Optional[float] = None):
+        super().__init__()
+        check_positive("temperature", temperature)
+        if weight_sigma is not None:
+            check_positive("weight_sigma", weight_sigma)
+        self.temperature, self.weight_sigma = temperature, weight_sigma
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return dcl_loss_func(z1, z2, self.temperature, self.weight_sigma)

@@ -1,0 +1,97 @@
+"""DHEL: Decoupled Hyperspherical Energy Loss (Koromilas et al., ICML 2024)."""
+
+import torch
+
+from solo_plugins.distributed import global_mean
+from solo_plugins.losses._common import (
+    LossTerms,
+    check_pair,
+    check_positive,
+    full_precision,
+    mask_self,
+    normalized_and_gathered,
+    terms,
+)
+
+
+def _log_sum_exp_others(local: torch.Tensor, everyone: torch.Tensor, offset: int, temperature: float):
+    """log sum_{j != i} exp(<local_i, everyone_j> / temperature), one value per local row."""
+    logits = local @ everyone.T / temperature
+    return torch.logsumexp(mask_self(logits, offset, float("-inf")), dim=1)
+
+
+@full_precision
+def dhel_loss_terms(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.3, include_augs: bool = True
+) -> LossTerms:
+    """DHEL's loss with its alignment and uniformity parts; see :func:`dhel_loss_func`."""
+    check_pair(z1, z2)
+    check_positive("temperature", temperature)
+    x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
+    n_global = x_all.shape[0]
+
+    alignment = global_mean(-(x * y).sum(dim=1) / temperature, n_global)
+    spread = _log_sum_exp_others(x, x_all, offset, temperature)
+    if include_augs:
+        spread = spread + _log_sum_exp_others(y, y_all, offset, temperature)
+    return terms(alignment, global_mean(spread, n_global))
+
+
+def dhel_loss_func(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.3, include_augs: bool = True
+) -> torch.Tensor:
+    """Decoupled Hyperspherical Energy Loss.
+
+    For normalized views x = z1/|z1|, y = z2/|z2| and s(a, b) = <a, b>:
+
+        mean_i [ -s(x_i, y_i)/τ + log Σ_{j≠i} exp(s(x_i, x_j)/τ) + log Σ_{j≠i} exp(s(y_i, y_j)/τ) ]
+
+    The positive pair never enters the uniformity term (it is decoupled from alignment),
+    and negatives are taken within a view. ``include_augs=False`` drops the second view's
+    term, as the official implementation allows (its default is True).
+
+    Computed in log space and in float32 whatever the input dtype; under
+    ``torch.distributed`` the negatives come from the whole global batch (gathered with
+    gradients) and the value is this rank's share of the global mean.
+
+    Args:
+        z1: (N, D) projections of the first views; not necessarily normalized.
+        z2: (N, D) projections of the second views; row i pairs with row i of z1.
+        temperature: τ > 0.
+        include_augs: also spread the second view.
+
+    Returns:
+        A scalar float32 tensor.
+
+    Example:
+        >>> z1, z2 = torch.randn(8, 128), torch.randn(8, 128)
+        >>> loss = dhel_loss_func(z1, z2, temperature=0.3)
+
+    Reference:
+        Koromilas, Bouritsas, Giannakopoulos, Nicolaou, Panagakis. Bridging Mini-Batch and
+        Asymptotic Analysis in Contrastive Learning: From InfoNCE to Kernel-Based Losses.
+        ICML 2024. https://arxiv.org/abs/2405.18045
+    """
+    return dhel_loss_terms(z1, z2, temperature, include_augs).loss
+
+
+class DHELLoss(torch.nn.Module):
+    """Module form of :func:`dhel_loss_func`.
+
+    Shapes: ``z1``, ``z2``: (N, D) with N >= 2; output: a scalar.
+
+    Example:
+        >>> criterion = DHELLoss(temperature=0.3)
+        >>> loss = criterion(projector(backbone(view1)), projector(backbone(view2)))
+
+    Reference: Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045
+    """
+
+    def __init__(self, temperature: float = 0.3, include_augs: bool = True):
+        super().__init__()
+        check_positive("temperature", temperature)
+        self.temperature = temperature
+        self.include_augs = include_augs
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return dhel_loss_func(z1, z2, self.temperature, self.include_augs)

@@ -1,0 +1,80 @@
+"""InfoNCE / NT-Xent, the loss of SimCLR (Chen et al., ICML 2020)."""
+
+import torch
+
+from solo_plugins.distributed import global_mean
+from solo_plugins.losses._common import (
+    LossTerms,
+    check_pair,
+    check_positive,
+    full_precision,
+    normalized_and_gathered,
+    terms,
+)
+from solo_plugins.losses._pairs import both_views_logits, mask_views
+
+
+@full_precision
+def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> LossTerms:
+    """InfoNCE with its alignment and uniformity parts; see :func:`infonce_loss_func`."""
+    check_pair(z1, z2)
+    check_positive("temperature", temperature)
+    x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
+    n_global = x_all.shape[0]
+
+    logits = both_views_logits(x, y, x_all, y_all, offset, temperature)
+    mask_views(logits, offset, n_global, diagonal_block=True, value=float("-inf"))
+    positive = ((x * y).sum(dim=1) / temperature).repeat(2)
+    alignment = global_mean(-positive, 2 * n_global)
+    return terms(alignment, global_mean(torch.logsumexp(logits, dim=1), 2 * n_global))
+
+
+def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """SimCLR's symmetric NT-Xent loss over the 2N views.
+
+    Each of the 2N normalized views u_a is an anchor; its positive u_p is the other view
+    of the same image, and every other view is in the denominator, the positive included:
+
+        mean_a [ -s(u_a, u_p)/τ + log Σ_{b≠a} exp(s(u_a, u_b)/τ) ]
+
+    It equals solo-learn's ``simclr_loss_func`` on ``cat([z1, z2])`` with repeated indexes,
+    computed in log space, in float32, and gathered over ranks when distributed.
+
+    Args:
+        z1: (N, D) projections of the first views.
+        z2: (N, D) projections of the second views; row i pairs with row i of z1.
+        temperature: τ > 0.
+
+    Returns:
+        A scalar float32 tensor.
+
+    Example:
+        >>> z1, z2 = torch.randn(8, 128), torch.randn(8, 128)
+        >>> loss = infonce_loss_func(z1, z2, temperature=0.2)
+
+    Reference:
+        Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of
+        Visual Representations. ICML 2020. https://arxiv.org/abs/2002.05709
+    """
+    return infonce_loss_terms(z1, z2, temperature).loss
+
+
+class InfoNCELoss(torch.nn.Module):
+    """Module form of :func:`infonce_loss_func`.
+
+    Shapes: ``z1``, ``z2``: (N, D) with N >= 2; output: a scalar.
+
+    Example:
+        >>> criterion = InfoNCELoss(temperature=0.2)
+        >>> loss = criterion(projector(backbone(view1)), projector(backbone(view2)))
+
+    Reference: Chen et al., ICML 2020, https://arxiv.org/abs/2002.05709
+    """
+
+    def __init__(self, temperature: float = 0.2):
+        super().__init__()
+        check_positive("temperature", temperature)
+        self.temperature = temperature
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return infonce_loss_func(z1, z2, self.temperature)

@@ -1,0 +1,168 @@
+"""KCL: Kernel Contrastive Learning (Koromilas et al., ICML 2024)."""
+
+from typing import Callable, Dict, Tuple
+
+import torch
+
+from solo_plugins.distributed import global_mean
+from solo_plugins.losses._common import (
+    LossTerms,
+    check_pair,
+    full_precision,
+    mask_self,
+    normalized_and_gathered,
+    terms,
+)
+
+KERNELS = ("gaussian", "log", "imq", "riesz", "gaussian_riesz")
+
+#: Squared distances are floored at this value inside the Riesz kernel. On the unit sphere
+#: a float32 Gram matrix gives d² = 2 - 2<a, b> only to about 1e-7, so pairs closer than
+#: d = 1e-3 are indistinguishable from coinciding ones anyway. The floor keeps d^(-s) and
+#: its gradient finite when two embeddings coincide (collapse, common at initialisation):
+#: such a pair contributes at most RIESZ_EPS^(-s/2) and no gradient. Pairs farther apart
+#: than 1e-3 are computed exactly.
+RIESZ_EPS = 1e-6
+
+# Squared distance written on the self-pairs before the kernel is applied: the largest
+# distance on the sphere, where every kernel is finite. Its known value is subtracted again.
+_SELF_D2 = 4.0
+
+_Kernel = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _gaussian(t: float) -> _Kernel:
+    return lambda d2: torch.exp(-t * d2)
+
+
+def _log(t: float, scale: float) -> _Kernel:
+    return lambda d2: -scale * torch.log1p(t * d2)
+
+
+def _imq(t: float) -> _Kernel:
+    return lambda d2: t * torch.rsqrt(t * t + d2)
+
+
+def _riesz(s: float) -> _Kernel:
+    if s > 0:
+        return lambda d2: d2.clamp_min(RIESZ_EPS).pow(-s / 2)
+    return lambda d2: -d2.clamp_min(RIESZ_EPS).pow(-s / 2)
+
+
+def kernels(kernel: str, t: float) -> Tuple[_Kernel, _Kernel]:
+    """The (alignment, uniformity) kernels, as functions of the squared distance d²."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
+    if kernel == "riesz" or kernel == "gaussian_riesz":
+        if t == 0 or t != t:
+            raise ValueError(f"t (the Riesz exponent s) must be non-zero for kernel={kernel!r}; got {t!r}")
+    elif not t > 0:
+        raise ValueError(f"t must be > 0 for kernel={kernel!r}; got {t!r}")
+    table: Dict[str, Tuple[_Kernel, _Kernel]] = {
+        "gaussian": (_gaussian(t), _gaussian(t)),
+        "log": (_log(t, 1.0), _log(t, 0.5)),
+        "imq": (_imq(t), _imq(t)),
+        "riesz": (_riesz(t), _riesz(t)),
+        "gaussian_riesz": (_gaussian(2.0), _riesz(t)),
+    }
+    return table[kernel]
+
+
+def _mean_energy_to_others(local, everyone, offset: int, kernel: _Kernel) -> torch.Tensor:
+    """(1/(N-1)) Σ_{j≠i} K(|local_i - everyone_j|²), one value per local row."""
+    d2 = (2 - 2 * (local @ everyone.T)).clamp_min(0)
+    mask_self(d2, offset, _SELF_D2)
+    self_energy = kernel(d2.new_tensor(_SELF_D2))
+    return (kernel(d2).sum(dim=1) - self_energy) / (everyone.shape[0] - 1)
+
+
+@full_precision
+def kcl_loss_terms(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    kernel: str = "gaussian",
+    t: float = 2.0,
+    gamma: float = 16.0,
+) -> LossTerms:
+    """KCL's loss with its alignment and energy parts; see :func:`kcl_loss_func`."""
+    check_pair(z1, z2)
+    align_kernel, energy_kernel = kernels(kernel, t)
+    if not gamma >= 0:
+        raise ValueError(f"gamma must be >= 0; got {gamma!r}")
+    x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
+    n_global = x_all.shape[0]
+
+    alignment = global_mean(-2 * align_kernel((x - y).square().sum(dim=1)), n_global)
+    energy = _mean_energy_to_others(x, x_all, offset, energy_kernel)
+    energy = energy + _mean_energy_to_others(y, y_all, offset, energy_kernel)
+    return terms(alignment, gamma * global_mean(energy, n_global))
+
+
+def kcl_loss_func(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    kernel: str = "gaussian",
+    t: float = 2.0,
+    gamma: float = 16.0,
+) -> torch.Tensor:
+    """Kernel Contrastive Learning loss.
+
+    For normalized views x, y and squared distances d² = |a - b|²:
+
+        -2 · mean_i K_A(x_i, y_i) + γ · [ mean_{i≠j} K_U(x_i, x_j) + mean_{i≠j} K_U(y_i, y_j) ]
+
+    Kernels (``t`` is each kernel's parameter):
+
+    - ``gaussian``: K_A = K_U = exp(-t·d²)
+    - ``log``: K_A = -log(t·d² + 1), K_U = -½·log(t·d² + 1)
+    - ``imq``: K_A = K_U = t / sqrt(t² + d²)
+    - ``riesz`` (s = t ≠ 0): K = d^(-s) for s > 0, -d^|s| for s < 0; d² is floored at
+      :data:`RIESZ_EPS` (1e-6) so that coinciding embeddings give finite values and gradients
+    - ``gaussian_riesz``: K_U is riesz with s = t, K_A is gaussian with t = 2
+
+    The expected value of this loss does not depend on the batch size (the paper's result),
+    unlike InfoNCE's. Under ``torch.distributed`` the energies run over the global batch.
+
+    Args:
+        z1: (N, D) projections of the first views; not necessarily normalized.
+        z2: (N, D) projections of the second views; row i pairs with row i of z1.
+        kernel: one of ``gaussian``, ``log``, ``imq``, ``riesz``, ``gaussian_riesz``.
+        t: the kernel's parameter (> 0; for the Riesz kernels the non-zero exponent s).
+        gamma: γ >= 0, the weight of the energy (uniformity) term.
+
+    Returns:
+        A scalar float32 tensor.
+
+    Example:
+        >>> z1, z2 = torch.randn(8, 128), torch.randn(8, 128)
+        >>> loss = kcl_loss_func(z1, z2, kernel="gaussian", t=2.0, gamma=16.0)
+
+    Reference:
+        Koromilas et al. Bridging Mini-Batch and Asymptotic Analysis in Contrastive
+        Learning: From InfoNCE to Kernel-Based Losses. ICML 2024.
+        https://arxiv.org/abs/2405.18045
+    """
+    return kcl_loss_terms(z1, z2, kernel, t, gamma).loss
+
+
+class KCLLoss(torch.nn.Module):
+    """Module form of :func:`kcl_loss_func`.
+
+    Shapes: ``z1``, ``z2``: (N, D) with N >= 2; output: a scalar.
+
+    Example:
+        >>> criterion = KCLLoss(kernel="gaussian", t=2.0, gamma=16.0)
+        >>> loss = criterion(projector(backbone(view1)), projector(backbone(view2)))
+
+    Reference: Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045
+    """
+
+    def __init__(self, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0):
+        super().__init__()
+        kernels(kernel, t)
+        if not gamma >= 0:
+            raise ValueError(f"gamma must be >= 0; got {gamma!r}")
+        self.kernel, self.t, self.gamma = kernel, t, gamma
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return kcl_loss_func(z1, z2, self.kernel, self.t, self.gamma)

@@ -1,0 +1,220 @@
+import math
+
+import pytest
+import torch
+
+from solo_plugins.losses import (
+    KERNELS,
+    DCLLoss,
+    DHELLoss,
+    InfoNCELoss,
+    KCLLoss,
+    dcl_loss_func,
+    dcl_loss_terms,
+    dhel_loss_func,
+    dhel_loss_terms,
+    infonce_loss_func,
+    kcl_loss_func,
+    kcl_loss_terms,
+)
+
+from tests import reference_losses as ref
+
+SIZES = [(2, 3), (3, 5), (16, 8), (20, 32)]
+
+KCL_SETTINGS = [
+    ("gaussian", 2.0, 16.0),
+    ("gaussian", 0.5, 1.0),
+    ("log", 1.0, 4.0),
+    ("imq", 1.5, 2.0),
+    ("riesz", 2.0, 1.0),
+    ("riesz", 0.5, 3.0),
+    ("riesz", -1.0, 1.0),
+    ("gaussian_riesz", 1.0, 2.0),
+]
+
+# (our function, reference, kwargs) for every loss and option.
+CASES = (
+    [(dhel_loss_func, ref.dhel, dict(temperature=t, include_augs=a)) for t in (0.3, 0.07) for a in (True, False)]
+    + [(kcl_loss_func, ref.kcl, dict(kernel=k, t=t, gamma=g)) for k, t, g in KCL_SETTINGS]
+    + [(dcl_loss_func, ref.dcl, dict(temperature=t, weight_sigma=s)) for t in (0.1, 0.5) for s in (None, 0.5)]
+    + [(infonce_loss_func, ref.infonce, dict(temperature=t)) for t in (0.2, 0.05)]
+)
+
+
+def _ids(case):
+    fn, _, kw = case
+    return fn.__name__.replace("_loss_func", "") + "-" + "-".join(f"{v}" for v in kw.values())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
+@pytest.mark.parametrize("n,d", SIZES)
+def test_value_and_gradient_match_float64_reference(case, n, d):
+    fn, reference, kwargs = case
+    gen = torch.Generator().manual_seed(n * 100 + d)
+    z1 = torch.randn(n, d, generator=gen, dtype=torch.float64) * 3
+    z2 = z1 + torch.randn(n, d, generator=gen, dtype=torch.float64)
+
+    a1, a2 = z1.clone().requires_grad_(), z2.clone().requires_grad_()
+    ours = fn(a1, a2, **kwargs)
+    ours.backward()
+    b1, b2 = z1.clone().requires_grad_(), z2.clone().requires_grad_()
+    expected = reference(b1, b2, **kwargs)
+    expected.backward()
+
+    assert ours.dtype == torch.float64
+    torch.testing.assert_close(ours, expected, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(a1.grad, b1.grad, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(a2.grad, b2.grad, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", CASES[::3], ids=[_ids(c) for c in CASES[::3]])
+def test_float32_inputs_give_float32_close_to_reference(case):
+    fn, reference, kwargs = case
+    gen = torch.Generator().manual_seed(7)
+    z1, z2 = torch.randn(32, 16, generator=gen), torch.randn(32, 16, generator=gen)
+    ours = fn(z1, z2, **kwargs)
+    assert ours.dtype == torch.float32
+    expected = reference(z1.double(), z2.double(), **kwargs)
+    assert ours.item() == pytest.approx(expected.item(), rel=2e-5, abs=1e-5)
+
+
+def test_infonce_equals_solo_learn_simclr_loss():
+    simclr = pytest.importorskip("solo.losses.simclr")
+    gen = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(24, 16, generator=gen), torch.randn(24, 16, generator=gen)
+    theirs = simclr.simclr_loss_func(torch.cat([z1, z2]), torch.arange(24).repeat(2), temperature=0.2)
+    torch.testing.assert_close(infonce_loss_func(z1, z2, temperature=0.2), theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_terms_add_up_to_the_loss():
+    gen = torch.Generator().manual_seed(1)
+    z1, z2 = torch.randn(10, 6, generator=gen), torch.randn(10, 6, generator=gen)
+    for fn in (dhel_loss_terms, kcl_loss_terms, dcl_loss_terms):
+        parts = fn(z1, z2)
+        torch.testing.assert_close(parts.loss, parts.alignment + parts.uniformity)
+    # KCL's alignment is -2 mean K_A: for identical views it is exactly -2.
+    assert kcl_loss_terms(z1, z1).alignment.item() == pytest.approx(-2.0)
+
+
+def test_modules_match_functions():
+    gen = torch.Generator().manual_seed(2)
+    z1, z2 = torch.randn(12, 8, generator=gen), torch.randn(12, 8, generator=gen)
+    pairs = [
+        (DHELLoss(temperature=0.2, include_augs=False), dhel_loss_func(z1, z2, 0.2, False)),
+        (KCLLoss(kernel="imq", t=1.0, gamma=3.0), kcl_loss_func(z1, z2, "imq", 1.0, 3.0)),
+        (DCLLoss(temperature=0.3, weight_sigma=0.5), dcl_loss_func(z1, z2, 0.3, 0.5)),
+        (InfoNCELoss(temperature=0.1), infonce_loss_func(z1, z2, 0.1)),
+    ]
+    for module, value in pairs:
+        torch.testing.assert_close(module(z1, z2), value)
+
+
+ALL_LOSSES = (
+    [("dhel", lambda a, b, t: dhel_loss_func(a, b, temperature=t))]
+    + [("dcl", lambda a, b, t: dcl_loss_func(a, b, temperature=t))]
+    + [("dclw", lambda a, b, t: dcl_loss_func(a, b, temperature=t, weight_sigma=0.5))]
+    + [("infonce", lambda a, b, t: infonce_loss_func(a, b, temperature=t))]
+)
+
+
+@pytest.mark.parametrize("name,fn", ALL_LOSSES, ids=[n for n, _ in ALL_LOSSES])
+@pytest.mark.parametrize("temperature", [0.05, 0.01])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_are_finite_and_close_to_float32(name, fn, temperature, dtype):
+    gen = torch.Generator().manual_seed(3)
+    z1 = torch.randn(64, 128, generator=gen) * 4
+    z2 = z1 + 3.0 * torch.randn(64, 128, generator=gen)
+    low1, low2 = z1.to(dtype).requires_grad_(), z2.to(dtype).requires_grad_()
+    loss = fn(low1, low2, temperature)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(low1.grad.float()).all()
+    # Same (rounded) inputs in float32: the only difference left is the input rounding.
+    full = fn(low1.detach().float(), low2.detach().float(), temperature)
+    assert loss.item() == pytest.approx(full.item(), rel=1e-5, abs=1e-5)
+    # And close to the unrounded float32 value.
+    assert loss.item() == pytest.approx(fn(z1, z2, temperature).item(), rel=5e-2, abs=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_kcl_half_precision_inputs(dtype):
+    gen = torch.Generator().manual_seed(4)
+    z1, z2 = torch.randn(64, 128, generator=gen), torch.randn(64, 128, generator=gen)
+    for kernel, t, gamma in KCL_SETTINGS:
+        low = kcl_loss_func(z1.to(dtype), z2.to(dtype), kernel, t, gamma)
+        full = kcl_loss_func(z1.to(dtype).float(), z2.to(dtype).float(), kernel, t, gamma)
+        assert torch.isfinite(low) and low.item() == pytest.approx(full.item(), rel=1e-5, abs=1e-6)
+
+
+def test_losses_stay_float32_under_autocast():
+    gen = torch.Generator().manual_seed(5)
+    z1, z2 = torch.randn(32, 64, generator=gen), torch.randn(32, 64, generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = dhel_loss_func(z1, z2, temperature=0.05)
+    assert inside.dtype == torch.float32
+    torch.testing.assert_close(inside, dhel_loss_func(z1, z2, temperature=0.05))
+
+
+COLLAPSE_LOSSES = [(n, f) for n, f in ALL_LOSSES] + [
+    (f"kcl-{k}-{t}", (lambda k, t, g: lambda a, b, _: kcl_loss_func(a, b, k, t, g))(k, t, g))
+    for k, t, g in KCL_SETTINGS
+]
+
+
+@pytest.mark.parametrize("name,fn", COLLAPSE_LOSSES, ids=[n for n, _ in COLLAPSE_LOSSES])
+@pytest.mark.parametrize("pattern", ["two_rows", "all_rows", "views_equal"])
+def test_coinciding_embeddings_give_finite_loss_and_gradients(name, fn, pattern):
+    gen = torch.Generator().manual_seed(6)
+    z1, z2 = torch.randn(8, 16, generator=gen), torch.randn(8, 16, generator=gen)
+    if pattern == "two_rows":
+        z1[1] = z1[0]
+        z2[1] = z2[0]
+    elif pattern == "all_rows":
+        z1[:] = z1[0]
+        z2[:] = z1[0]
+    else:
+        z2 = z1.clone()
+    z1, z2 = z1.requires_grad_(), z2.requires_grad_()
+    loss = fn(z1, z2, 0.1)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert torch.isfinite(z1.grad).all() and torch.isfinite(z2.grad).all()
+
+
+def test_riesz_floor_is_documented_bound():
+    from solo_plugins.losses.kcl import RIESZ_EPS
+
+    z = torch.ones(4, 8)
+    # Complete collapse: every pair sits at the floor, so the energy is exactly its bound.
+    parts = kcl_loss_terms(z, z, kernel="riesz", t=2.0, gamma=1.0)
+    assert parts.uniformity.item() == pytest.approx(2 * RIESZ_EPS ** (-1.0), rel=1e-4)
+
+
+BAD_INPUTS = [
+    (lambda: dhel_loss_func(torch.randn(4), torch.randn(4)), "2-D"),
+    (lambda: dhel_loss_func(torch.randn(4, 3, 2), torch.randn(4, 3, 2)), "2-D"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(5, 3)), "same shape"),
+    (lambda: dcl_loss_func(torch.randn(1, 3), torch.randn(1, 3)), "N >= 2"),
+    (lambda: infonce_loss_func(torch.randn(4, 3), torch.randn(4, 3), temperature=0), "temperature"),
+    (lambda: dhel_loss_func(torch.randn(4, 3), torch.randn(4, 3), temperature=-0.1), "temperature"),
+    (lambda: dcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), weight_sigma=0.0), "weight_sigma"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), kernel="laplace"), "gaussian, log, imq, riesz"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), gamma=-1.0), "gamma"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), t=0.0), "t must be > 0"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), kernel="riesz", t=0.0), "non-zero"),
+    (lambda: DHELLoss(temperature=0), "temperature"),
+    (lambda: KCLLoss(kernel="cosine"), "kernel must be one of"),
+    (lambda: DCLLoss(weight_sigma=-1), "weight_sigma"),
+]
+
+
+@pytest.mark.parametrize("call,message", BAD_INPUTS)
+def test_bad_input_raises_value_error_naming_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_kernels_constant_lists_every_kernel():
+    assert set(KERNELS) == {"gaussian", "log", "imq", "riesz", "gaussian_riesz"}
+    for kernel in KERNELS:
+        assert math.isfinite(kcl_loss_func(torch.randn(5, 4), torch.randn(5, 4), kernel=kernel).item())
