@@ -32,5 +32,16 @@ setup(
         "test": ["pytest>=7.4"],
         "dali": ["nvidia-dali-cuda120"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "solo-plugins-pretrain=solo_plugins.commands.pretrain:main",
+            "solo-plugins-linear=solo_plugins.commands.linear:main",
+            "solo-plugins-knn=solo_plugins.commands.knn:main",
+            "solo-plugins-metrics=solo_plugins.commands.metrics:main",
+            "solo-plugins-sweep=solo_plugins.commands.sweep:main",
+            "solo-plugins-demo=solo_plugins.commands.demo:main",
+            "solo-plugins-export=solo_plugins.data.export:main",
+            "solo-plugins-run=solo_plugins.commands.run_solo_script:main",
+        ]
+    },
 )

@@ -1,0 +1,76 @@
+"""Trainer, logger and callbacks from a parsed solo-learn config, as solo's scripts build them."""
+
+import inspect
+import os
+from typing import List, Optional, Tuple
+
+from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers.wandb import WandbLogger
+from lightning.pytorch.strategies.ddp import DDPStrategy
+from omegaconf import DictConfig, OmegaConf
+from solo.utils.auto_resumer import AutoResumer
+from solo.utils.checkpointer import Checkpointer
+
+
+def resume_point(cfg: DictConfig, subdir: str) -> Tuple[Optional[str], Optional[str]]:
+    """(checkpoint to resume from, wandb run id) from ``resume_from_checkpoint`` or the
+    auto-resumer's search of ``checkpoint.dir/subdir``."""
+    if cfg.resume_from_checkpoint is not None:
+        path = cfg.resume_from_checkpoint
+        del cfg.resume_from_checkpoint
+        return path, None
+    if cfg.auto_resume.enabled:
+        resumer = AutoResumer(
+            checkpoint_dir=os.path.join(cfg.checkpoint.dir, subdir), max_hours=cfg.auto_resume.max_hours
+        )
+        path, run_id = resumer.find_checkpoint(cfg)
+        if path is not None:
+            print(f"Resuming from previous checkpoint that matches specifications: '{path}'")
+        return path, run_id
+    return None, None
+
+
+def build_trainer(
+    cfg: DictConfig, model, subdir: str, wandb_run_id: Optional[str], extra_callbacks: List[Callback] = ()
+) -> Tuple[Trainer, Optional[Checkpointer]]:
+    callbacks: List[Callback] = list(extra_callbacks)
+    checkpointer = None
+    if cfg.checkpoint.enabled:
+        checkpointer = Checkpointer(
+            cfg,
+            logdir=os.path.join(cfg.checkpoint.dir, subdir),
+            frequency=cfg.checkpoint.frequency,
+            keep_prev=cfg.checkpoint.keep_prev,
+        )
+        callbacks.append(checkpointer)
+
+    logger: Optional[Logger] = None
+    if cfg.wandb.enabled:
+        logger = WandbLogger(
+            name=cfg.name,
+            project=cfg.wandb.project,
+            entity=cfg.wandb.entity,
+            offline=cfg.wandb.offline,
+            resume="allow" if wandb_run_id else None,
+            id=wandb_run_id,
+            save_dir=os.environ.get("WANDB_DIR", "."),
+        )
+        logger.watch(model, log="gradients", log_freq=100)
+        logger.log_hyperparams(OmegaConf.to_container(cfg))
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+
+    everything = OmegaConf.to_container(cfg)
+    accepted = inspect.signature(Trainer.__init__).parameters
+    kwargs = {name: everything[name] for name in accepted if name in everything}
+    if kwargs.get("accelerator") == "cpu" and isinstance(kwargs.get("devices"), list):
+        # solo-learn counts devices with len(); Lightning's CPU accelerator takes a count.
+        kwargs["devices"] = len(kwargs["devices"])
+    kwargs.update(
+        logger=logger,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        strategy=DDPStrategy(find_unused_parameters=False) if cfg.strategy == "ddp" else (cfg.strategy or "auto"),
+    )
+    return Trainer(**kwargs), checkpointer

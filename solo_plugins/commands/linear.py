@@ -1,0 +1,108 @@
+"""Linear evaluation of a pretrained backbone with solo-learn's LinearModel.
+
+    solo-plugins-linear --config-path configs/linear/cifar10 --config-name linear.yaml \
+        pretrained_feature_extractor=trained_models/dhel/<run>/<name>.ckpt
+
+Same config and overrides as solo-learn's main_linear.py. Unlike solo's script, a
+checkpoint whose backbone keys do not all match the backbone is an error, not a silent
+partial load.
+"""
+
+import logging
+from typing import Dict
+
+import torch
+import torch.nn as nn
+from lightning.pytorch import seed_everything
+from omegaconf import DictConfig, OmegaConf
+from solo.args.linear import parse_cfg
+from solo.data.classification_dataloader import prepare_data
+from solo.methods.base import BaseMethod
+from solo.methods.linear import LinearModel
+from solo.utils.misc import make_contiguous
+
+import solo_plugins  # noqa: F401  (registers the backbone)
+from solo_plugins.commands._hydra import run_hydra
+from solo_plugins.commands._trainer import build_trainer, resume_point
+from solo_plugins.data.transforms import custom_image_size
+
+
+def build_backbone(cfg: DictConfig) -> nn.Module:
+    """The backbone as solo-learn's BaseMethod builds it (ResNet stem changes for CIFAR)."""
+    backbone = BaseMethod._BACKBONES[cfg.backbone.name](method=cfg.pretrain_method, **cfg.backbone.kwargs)
+    if cfg.backbone.name.startswith("resnet"):
+        backbone.fc = nn.Identity()
+        if cfg.data.dataset in ("cifar10", "cifar100"):
+            backbone.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=2, bias=False)
+            backbone.maxpool = nn.Identity()
+    return backbone
+
+
+def backbone_state(checkpoint_path: str) -> Dict[str, torch.Tensor]:
+    """The ``backbone.*`` entries of a pretraining checkpoint, prefix stripped."""
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)["state_dict"]
+    return {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
+
+
+def load_backbone(backbone: nn.Module, checkpoint_path: str) -> None:
+    missing, unexpected = backbone.load_state_dict(backbone_state(checkpoint_path), strict=False)
+    if missing or unexpected:
+        raise RuntimeError(
+            f"{checkpoint_path} does not fit backbone: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    logging.info("Loaded %s", checkpoint_path)
+
+
+def linear_eval(cfg: DictConfig):
+    """Trains the linear classifier from a raw config; returns the trainer's final metrics."""
+    OmegaConf.set_struct(cfg, False)
+    cfg = parse_cfg(cfg)
+    seed_everything(cfg.seed)
+
+    backbone = build_backbone(cfg)
+    load_backbone(backbone, cfg.pretrained_feature_extractor)
+    model = LinearModel(backbone, loss_func=nn.CrossEntropyLoss(), mixup_func=None, cfg=cfg)
+    make_contiguous(model)
+    if not cfg.performance.disable_channel_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    with custom_image_size(cfg.data.get("image_size")):
+        train_loader, val_loader = prepare_data(
+            cfg.data.dataset,
+            train_data_path=cfg.data.train_path,
+            val_data_path=cfg.data.val_path,
+            data_format="image_folder" if cfg.data.format == "dali" else cfg.data.format,
+            batch_size=cfg.optimizer.batch_size,
+            num_workers=cfg.data.num_workers,
+            auto_augment=cfg.auto_augment,
+        )
+    ckpt_path, wandb_run_id = resume_point(cfg, "linear")
+    trainer, _ = build_trainer(cfg, model, "linear", wandb_run_id)
+    if cfg.data.format == "dali":
+        from solo.data.dali_dataloader import ClassificationDALIDataModule
+
+        from solo_plugins.dali import enable_dali_on_cpu
+
+        enable_dali_on_cpu()
+        datamodule = ClassificationDALIDataModule(
+            dataset=cfg.data.dataset,
+            train_data_path=cfg.data.train_path,
+            val_data_path=cfg.data.val_path,
+            num_workers=cfg.data.num_workers,
+            batch_size=cfg.optimizer.batch_size,
+            data_fraction=cfg.data.fraction,
+            dali_device=cfg.dali.device,
+        )
+        datamodule.val_dataloader = lambda: val_loader
+        trainer.fit(model, ckpt_path=ckpt_path, datamodule=datamodule)
+    else:
+        trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path)
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+def main() -> None:
+    run_hydra(linear_eval)
+
+
+if __name__ == "__main__":
+    main()

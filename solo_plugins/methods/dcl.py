@@ -1,0 +1,34 @@
+import omegaconf
+
+from solo_plugins.losses import dcl_loss_terms
+from solo_plugins.methods._contrastive import TwoViewContrastiveMethod
+from solo_plugins.methods.config import require_number, with_default
+
+
+class DCL(TwoViewContrastiveMethod):
+    """DCL, Decoupled Contrastive Learning (https://arxiv.org/abs/2110.06848).
+
+    Extra cfg settings:
+        method_kwargs:
+            proj_hidden_dim (int): hidden units of the projector.
+            proj_output_dim (int): dimension of the projections.
+            proj_batchnorm (bool): Linear-BN-ReLU-Linear projector. Defaults to False.
+            temperature (float): τ > 0. Defaults to 0.1.
+    """
+
+    loss_name = "dcl"
+    weight_sigma = None
+
+    def __init__(self, cfg: omegaconf.DictConfig):
+        super().__init__(cfg)
+        self.temperature: float = cfg.method_kwargs.temperature
+
+    @staticmethod
+    def add_and_assert_specific_cfg(cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
+        cfg = TwoViewContrastiveMethod.add_and_assert_specific_cfg(cfg)
+        with_default(cfg, "method_kwargs.temperature", 0.1)
+        require_number(cfg, "method_kwargs.temperature", above=0)
+        return cfg
+
+    def contrastive_terms(self, z1, z2):
+        return dcl_loss_terms(z1, z2, self.temperature, self.weight_sigma)

@@ -1,0 +1,45 @@
+import omegaconf
+
+from solo_plugins.losses import KERNELS, kcl_loss_terms
+from solo_plugins.methods._contrastive import TwoViewContrastiveMethod
+from solo_plugins.methods.config import require_choice, require_number, with_default
+
+
+class KCL(TwoViewContrastiveMethod):
+    """KCL, Kernel Contrastive Learning (https://arxiv.org/abs/2405.18045).
+
+    Extra cfg settings:
+        method_kwargs:
+            proj_hidden_dim (int): hidden units of the projector.
+            proj_output_dim (int): dimension of the projections.
+            proj_batchnorm (bool): Linear-BN-ReLU-Linear projector. Defaults to False.
+            kernel (str): gaussian, log, imq, riesz or gaussian_riesz. Defaults to gaussian.
+            t (float): the kernel's parameter (> 0; the Riesz exponent s ≠ 0). Defaults to 2.
+            gamma (float): γ >= 0, weight of the energy term. Defaults to 16.
+    """
+
+    loss_name = "kcl"
+    uniformity_name = "energy"
+
+    def __init__(self, cfg: omegaconf.DictConfig):
+        super().__init__(cfg)
+        self.kernel: str = cfg.method_kwargs.kernel
+        self.t: float = cfg.method_kwargs.t
+        self.gamma: float = cfg.method_kwargs.gamma
+
+    @staticmethod
+    def add_and_assert_specific_cfg(cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
+        cfg = TwoViewContrastiveMethod.add_and_assert_specific_cfg(cfg)
+        with_default(cfg, "method_kwargs.kernel", "gaussian")
+        with_default(cfg, "method_kwargs.t", 2.0)
+        with_default(cfg, "method_kwargs.gamma", 16.0)
+        kernel = require_choice(cfg, "method_kwargs.kernel", KERNELS)
+        if kernel in ("riesz", "gaussian_riesz"):
+            require_number(cfg, "method_kwargs.t", nonzero=True)
+        else:
+            require_number(cfg, "method_kwargs.t", above=0)
+        require_number(cfg, "method_kwargs.gamma", at_least=0)
+        return cfg
+
+    def contrastive_terms(self, z1, z2):
+        return kcl_loss_terms(z1, z2, self.kernel, self.t, self.gamma)

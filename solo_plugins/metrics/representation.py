@@ -1,0 +1,108 @@
+"""Representation metrics of the paper's analysis: alignment and uniformity (Wang & Isola,
+ICML 2020), the Wasserstein distance to uniformity (Koromilas et al., ICML 2024), rank and
+effective rank (RankMe, Garrido et al., ICML 2023). Torch only; any device."""
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+
+def _unit(z: torch.Tensor) -> torch.Tensor:
+    if z.dim() != 2 or z.shape[0] < 2:
+        raise ValueError(f"embeddings must be a 2-D tensor (n, d) with n >= 2; got shape {tuple(z.shape)}")
+    return F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1)
+
+
+def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2) -> torch.Tensor:
+    """E ||x̂ - ŷ||^α over positive pairs (rows of x and y); lower is better. (n, d) each."""
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape; got {tuple(x.shape)} and {tuple(y.shape)}")
+    return (_unit(x) - _unit(y)).norm(dim=1).pow(alpha).mean()
+
+
+def _upper_pairs(n: int, device) -> torch.Tensor:
+    return torch.triu_indices(n, n, offset=1, device=device)
+
+
+def uniformity(x: torch.Tensor, t: float = 2) -> torch.Tensor:
+    """log E_{i<j} exp(-t ||x̂_i - x̂_j||²); lower is more uniform. (n, d) input."""
+    u = _unit(x)
+    i, j = _upper_pairs(u.shape[0], u.device)
+    d2 = (2 - 2 * (u @ u.T)[i, j]).clamp_min(0)
+    return torch.logsumexp(-t * d2, dim=0) - math.log(d2.numel())
+
+
+def sphere_inner_product_quantiles(d: int, probs: torch.Tensor, grid: int = 1 << 17) -> torch.Tensor:
+    """Quantiles of <u, v> for independent uniform u, v on the sphere S^{d-1}, where
+    (s + 1)/2 ~ Beta((d-1)/2, (d-1)/2).
+
+    Written as s = -cos θ, θ has density ∝ sin(θ)^(d-2) on [0, π], smooth for every d >= 2
+    (no endpoint singularity, unlike the density in s for d = 2), so its CDF is integrated
+    on a fine grid in float64 (error ~1e-9) and inverted by linear interpolation.
+    """
+    if d < 2:
+        raise ValueError(f"the embedding dimension d must be >= 2; got {d}")
+    theta = torch.linspace(0, math.pi, grid + 1, dtype=torch.float64)
+    log_density = (d - 2) * torch.log(torch.sin(theta).clamp_min(1e-300)) if d > 2 else torch.zeros_like(theta)
+    density = torch.exp(log_density - log_density.max())
+    cdf = torch.cat([density.new_zeros(1), torch.cumsum((density[1:] + density[:-1]) / 2, 0)])
+    cdf = cdf / cdf[-1]
+    p = probs.to(torch.float64).cpu().clamp(0, 1)
+    k = torch.searchsorted(cdf, p).clamp(1, grid)
+    lo, hi = cdf[k - 1], cdf[k]
+    frac = torch.where(hi > lo, (p - lo) / (hi - lo), torch.zeros_like(p))
+    angle = theta[k - 1] + frac * (theta[k] - theta[k - 1])
+    return -torch.cos(angle)
+
+
+def wasserstein_uniformity(
+    z: torch.Tensor, max_points: Optional[int] = None, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
+    """1-D Wasserstein-1 distance between the off-diagonal inner products of the normalized
+    embeddings and the inner products of uniform points on the sphere of the same dimension.
+
+    0 for perfectly uniform embeddings; embeddings confined to a k-dim subspace sit at the
+    distance between the d- and k-dimensional inner-product laws. The reference is taken
+    from exact quantiles (no sampling), for any d.
+
+    Args:
+        z: (n, d) embeddings, any device.
+        max_points: use a random subset of this many rows (the pairs grow as n²).
+        generator: for the subset.
+    """
+    u = _unit(z)
+    if max_points is not None and u.shape[0] > max_points:
+        keep = torch.randperm(u.shape[0], generator=generator)[:max_points].to(u.device)
+        u = u[keep]
+    i, j = _upper_pairs(u.shape[0], u.device)
+    empirical = torch.sort((u @ u.T)[i, j]).values.double()
+    m = empirical.numel()
+    probs = (torch.arange(m, dtype=torch.float64) + 0.5) / m
+    reference = sphere_inner_product_quantiles(u.shape[1], probs).to(empirical.device)
+    return (empirical - reference).abs().mean()
+
+
+def _centered(z: torch.Tensor) -> torch.Tensor:
+    if z.dim() != 2:
+        raise ValueError(f"embeddings must be a 2-D tensor (n, d); got shape {tuple(z.shape)}")
+    z = z.to(torch.promote_types(z.dtype, torch.float32))
+    return z - z.mean(dim=0, keepdim=True)
+
+
+def rank(z: torch.Tensor, rtol: Optional[float] = None) -> int:
+    """Numerical rank of the (d, d) covariance of the embeddings (torch's default tolerance)."""
+    c = _centered(z)
+    cov = c.T @ c / max(c.shape[0] - 1, 1)
+    return int(torch.linalg.matrix_rank(cov, rtol=rtol, hermitian=True))
+
+
+def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> float:
+    """RankMe: exp of the entropy of the normalized singular values of the (n, d) embeddings;
+    between 1 and min(n, d), near k for rank-k data."""
+    if z.dim() != 2:
+        raise ValueError(f"embeddings must be a 2-D tensor (n, d); got shape {tuple(z.shape)}")
+    s = torch.linalg.svdvals(z.to(torch.promote_types(z.dtype, torch.float32)))
+    p = s / s.sum() + eps
+    return float(torch.exp(-(p * torch.log(p)).sum()))
