@@ -1,0 +1,34 @@
+import os
+import warnings
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(REPO, "configs")
+
+
+@pytest.fixture(scope="session")
+def digits_root(tmp_path_factory):
+    """scikit-learn's digits as a solo-learn custom image folder (train/ and val/)."""
+    from solo_plugins.data.export import export_digits
+
+    return str(export_digits(tmp_path_factory.mktemp("datasets") / "digits"))
+
+
+def compose(kind: str, dataset: str, name: str, overrides=()):
+    from solo_plugins.commands._hydra import compose as hydra_compose
+
+    return hydra_compose(os.path.join(CONFIGS, kind, dataset), name, list(overrides))
+
+
+def digits_overrides(root, tmp_path, extra=()):
+    return [
+        f"data.train_path={root}/train",
+        f"data.val_path={root}/val",
+        f"checkpoint.dir={tmp_path}/trained_models",
+        *extra,
+    ]

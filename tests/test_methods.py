@@ -1,0 +1,137 @@
+"""The plugin's methods as solo-learn methods: construction, forward, Trainer fits."""
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader, Dataset
+
+solo_methods = pytest.importorskip("solo.methods")
+
+import solo_plugins  # noqa: E402,F401
+from solo_plugins.methods import DCL, DCLW, DHEL, KCL  # noqa: E402
+
+METHOD_KWARGS = {
+    "dhel": {"temperature": 0.3, "include_augs": True},
+    "kcl": {"kernel": "gaussian", "t": 2.0, "gamma": 16.0},
+    "dcl": {"temperature": 0.1},
+    "dclw": {"temperature": 0.1, "weight_sigma": 0.5},
+}
+
+
+def base_cfg(method, dataset="cifar10", backbone="resnet18", crop=32, batch_size=4, **method_kwargs):
+    kwargs = {"proj_hidden_dim": 32, "proj_output_dim": 16, **METHOD_KWARGS[method], **method_kwargs}
+    cfg = {
+        "method": method,
+        "backbone": {"name": backbone, "kwargs": {}},
+        "method_kwargs": kwargs,
+        "data": {"dataset": dataset, "num_classes": 10, "num_large_crops": 2, "num_small_crops": 0},
+        "optimizer": {
+            "name": "sgd",
+            "batch_size": batch_size,
+            "lr": 0.1,
+            "weight_decay": 1e-5,
+            "classifier_lr": 0.1,
+            "exclude_bias_n_norm_wd": False,
+            "kwargs": {"momentum": 0.9},
+        },
+        "scheduler": {"name": "warmup_cosine", "warmup_epochs": 0},
+        "max_epochs": 1,
+        "augmentations": [{"crop_size": crop, "num_crops": 2}],
+    }
+    return OmegaConf.create(cfg)
+
+
+class FakeViews(Dataset):
+    """solo-learn's pretraining batch format: (index, [view1, view2], label)."""
+
+    def __init__(self, n=8, size=32):
+        self.n, self.size = n, size
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        views = [torch.randn(3, self.size, self.size, generator=g) for _ in range(2)]
+        return i, views, i % 10
+
+
+CLASSES = {"dhel": DHEL, "kcl": KCL, "dcl": DCL, "dclw": DCLW}
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_registered_under_paper_names(name):
+    assert solo_methods.METHODS[name] is CLASSES[name]
+    from solo.methods.base import BaseMethod
+
+    assert BaseMethod._BACKBONES["small_cnn"] is solo_plugins.backbones.small_cnn
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_construct_forward_shapes_and_learnable_params(name):
+    model = CLASSES[name](base_cfg(name))
+    x = torch.randn(4, 3, 32, 32)
+    out = model(x)
+    assert out["feats"].shape == (4, 512) and out["z"].shape == (4, 16) and out["logits"].shape == (4, 10)
+    groups = {g["name"] for g in model.learnable_params}
+    assert {"backbone", "classifier", "projector"} <= groups
+    assert model.cfg.method_kwargs.proj_batchnorm is False
+
+
+def test_batchnorm_projector_option():
+    model = DHEL(base_cfg("dhel", proj_batchnorm=True))
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.projector)
+
+
+def test_training_step_uses_the_loss_library_and_logs_both_parts(monkeypatch):
+    from solo_plugins.losses import kcl_loss_terms
+
+    model = KCL(base_cfg("kcl", kernel="imq", t=1.0, gamma=3.0))
+    logged = {}
+    monkeypatch.setattr(model, "log_dict", lambda d, **kw: logged.update(d))
+    batch = next(iter(DataLoader(FakeViews(4), batch_size=4)))
+    loss = model.training_step(batch, 0)
+    z1, z2 = (model(v)["z"] for v in batch[1])
+    expected = kcl_loss_terms(z1, z2, "imq", 1.0, 3.0)
+    torch.testing.assert_close(logged["train_kcl_loss"], expected.loss, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(logged["train_alignment_term"], expected.alignment, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(logged["train_energy_term"], expected.uniformity, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(loss, expected.loss + logged["train_class_loss"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_fast_dev_run_fit_cifar_sized(name, tmp_path):
+    model = CLASSES[name](base_cfg(name))
+    trainer = Trainer(fast_dev_run=True, accelerator="cpu", logger=False, default_root_dir=tmp_path)
+    before = [p.detach().clone() for p in model.projector.parameters()]
+    trainer.fit(model, DataLoader(FakeViews(8), batch_size=4))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.projector.parameters()))
+
+
+@pytest.mark.parametrize("name", ["dhel", "kcl"])
+def test_fast_dev_run_fit_imagenet_sized(name, tmp_path):
+    cfg = base_cfg(name, dataset="imagenet100", crop=224, batch_size=2)
+    model = CLASSES[name](cfg)
+    trainer = Trainer(fast_dev_run=True, accelerator="cpu", logger=False, default_root_dir=tmp_path)
+    trainer.fit(model, DataLoader(FakeViews(2, size=224), batch_size=2))
+    assert trainer.state.finished
+
+
+def test_registration_is_idempotent_and_refuses_to_replace_another_class():
+    from solo_plugins.registration import register
+
+    register()
+    register()
+    assert solo_methods.METHODS["dhel"] is DHEL
+    original = solo_methods.METHODS["kcl"]
+
+    class KCL(torch.nn.Module):  # same name, different class
+        pass
+
+    solo_methods.METHODS["kcl"] = KCL
+    try:
+        with pytest.raises(RuntimeError, match="already has a method named 'kcl'"):
+            register()
+    finally:
+        solo_methods.METHODS["kcl"] = original

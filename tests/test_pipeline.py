@@ -1,0 +1,171 @@
+"""End to end through the commands on a real image folder (scikit-learn's digits)."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("solo.methods")
+
+from solo_plugins.commands.linear import backbone_state, build_backbone, linear_eval  # noqa: E402
+from solo_plugins.commands.pretrain import pretrain  # noqa: E402
+from solo_plugins.methods.config import ConfigError  # noqa: E402
+
+from tests.conftest import CONFIGS, compose, digits_overrides  # noqa: E402
+
+QUICK = ["max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=1", "optimizer.batch_size=32"]
+
+
+@pytest.mark.parametrize("method", ["dhel", "kcl", "dcl", "dclw", "simclr"])
+def test_pretrain_command_on_real_image_folder(method, digits_root, tmp_path):
+    cfg = compose("pretrain", "digits", f"{method}.yaml", digits_overrides(digits_root, tmp_path, QUICK))
+    ckpt = pretrain(cfg)
+    assert ckpt is not None and os.path.exists(ckpt)
+
+
+def test_checkpoint_loads_into_linear_eval_with_every_backbone_key(digits_root, tmp_path):
+    cfg = compose("pretrain", "digits", "dhel.yaml", digits_overrides(digits_root, tmp_path, QUICK))
+    ckpt = pretrain(cfg)
+    lin = compose(
+        "linear",
+        "digits",
+        "linear.yaml",
+        digits_overrides(digits_root, tmp_path, QUICK[:3] + [f"pretrained_feature_extractor='{ckpt}'"]),
+    )
+    # Independent check of what solo's loader (strict=False) would silently drop.
+    backbone = build_backbone(lin)
+    state = backbone_state(ckpt)
+    assert set(state) == set(backbone.state_dict())
+    metrics = linear_eval(lin)
+    assert "val_acc1" in metrics and 0 <= metrics["val_acc1"] <= 100
+
+
+def test_auto_resume_continues_the_run(digits_root, tmp_path, capsys):
+    overrides = digits_overrides(digits_root, tmp_path, ["max_epochs=2", "+checkpoint.keep_prev=True"] + QUICK[1:])
+    last = pretrain(compose("pretrain", "digits", "kcl.yaml", overrides))
+    # Make it a run interrupted after its first epoch: only that epoch's checkpoint is left.
+    os.remove(last)
+    (first,) = glob.glob(os.path.join(os.path.dirname(last), "*.ckpt"))
+    assert torch.load(first, weights_only=False)["epoch"] == 0
+    capsys.readouterr()
+    second = pretrain(compose("pretrain", "digits", "kcl.yaml", overrides))
+    assert f"'{first}'" in capsys.readouterr().out
+    state = torch.load(second, weights_only=False)
+    assert state["epoch"] == 1 and state["global_step"] == 4
+
+
+@pytest.mark.parametrize(
+    "method,override,key",
+    [
+        ("kcl", "method_kwargs.kernel=laplace", "method_kwargs.kernel"),
+        ("dhel", "method_kwargs.temperature=0", "method_kwargs.temperature"),
+        ("dclw", "method_kwargs.weight_sigma=-1", "method_kwargs.weight_sigma"),
+        ("kcl", "method_kwargs.gamma=-2", "method_kwargs.gamma"),
+        ("dhel", "~method_kwargs.proj_output_dim", "method_kwargs.proj_output_dim"),
+        ("dcl", "augmentations.0.num_crops=3", "num_crops"),
+    ],
+)
+def test_bad_configs_fail_at_config_time_naming_the_key(method, override, key, digits_root, tmp_path):
+    cfg = compose("pretrain", "digits", f"{method}.yaml", digits_overrides(digits_root, tmp_path, [override]))
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        pretrain(cfg)
+    assert not os.path.exists(tmp_path / "trained_models")  # nothing ran
+
+
+def _shipped_configs():
+    for path in sorted(glob.glob(os.path.join(CONFIGS, "pretrain", "*", "*.yaml"))):
+        yield os.path.basename(os.path.dirname(path)), os.path.basename(path)
+
+
+@pytest.mark.parametrize("dataset,name", list(_shipped_configs()))
+def test_every_shipped_pretrain_config_parses_and_builds(dataset, name, digits_root):
+    from omegaconf import OmegaConf
+    from solo.args.pretrain import parse_cfg
+    from solo.methods import METHODS
+
+    overrides = [f"data.train_path={digits_root}/train"] if dataset in ("digits", "fashion_mnist") else []
+    cfg = compose("pretrain", dataset, name, overrides)
+    OmegaConf.set_struct(cfg, False)
+    cfg = parse_cfg(cfg)
+    assert cfg.data.num_large_crops == 2
+    model = METHODS[cfg.method](cfg)
+    assert model(torch.randn(2, 3, 32, 32))["z"].shape[1] == cfg.method_kwargs.proj_output_dim
+
+
+@pytest.mark.parametrize("dataset", sorted(os.listdir(os.path.join(CONFIGS, "linear"))))
+def test_every_shipped_linear_config_parses_and_builds(dataset, digits_root):
+    from omegaconf import OmegaConf
+    from solo.args.linear import parse_cfg
+
+    overrides = ["pretrained_feature_extractor=x.ckpt"]
+    if dataset in ("digits", "fashion_mnist"):
+        overrides.append(f"data.train_path={digits_root}/train")
+    cfg = compose("linear", dataset, "linear.yaml", overrides)
+    OmegaConf.set_struct(cfg, False)
+    cfg = parse_cfg(cfg)
+    assert build_backbone(cfg)(torch.randn(2, 3, 32, 32)).dim() == 2
+
+
+def _run(args, cwd, timeout=600):
+    env = dict(os.environ, PYTHONWARNINGS="ignore", WANDB_MODE="offline")
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.parametrize("method", ["dhel", "kcl"])
+def test_two_process_cpu_ddp_fit(method, digits_root, tmp_path):
+    args = [sys.executable, "-m", "solo_plugins.commands.pretrain", "--config-path",
+            os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", f"{method}.yaml",
+            "devices=[0,1]", "strategy=ddp", *digits_overrides(digits_root, tmp_path, QUICK)]
+    _run(args, tmp_path)
+    ckpts = glob.glob(str(tmp_path / "trained_models" / method / "*" / "*.ckpt"))
+    assert len(ckpts) == 1
+    assert torch.load(ckpts[0], weights_only=False)["global_step"] == 2
+
+
+def test_wandb_offline_run(digits_root, tmp_path):
+    overrides = digits_overrides(digits_root, tmp_path, QUICK + ["wandb=offline"])
+    _run([sys.executable, "-m", "solo_plugins.commands.pretrain", "--config-path",
+          os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", "dhel.yaml", *overrides], tmp_path)
+    assert glob.glob(str(tmp_path / "wandb" / "offline-run-*"))
+
+
+def test_dali_pretraining_on_cpu_over_real_image_folder(digits_root, tmp_path):
+    pytest.importorskip("nvidia.dali")
+    overrides = digits_overrides(
+        digits_root, tmp_path, QUICK + ["data.format=dali", "+dali.device=cpu", "data.num_workers=1"]
+    )
+    ckpt = pretrain(compose("pretrain", "digits", "dhel.yaml", overrides))
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 2
+
+
+def _fake_solo_checkout(tmp_path):
+    """An unmodified solo-learn main_pretrain.py needs a checkout; when none is given
+    (SOLO_LEARN_CHECKOUT), use a stand-in that does what solo's scripts do with the
+    registry: look the method up in solo.methods.METHODS at run time."""
+    checkout = os.environ.get("SOLO_LEARN_CHECKOUT")
+    if checkout:
+        return os.path.join(checkout, "main_pretrain.py")
+    script = tmp_path / "main_pretrain.py"
+    script.write_text(
+        "import hydra\nfrom omegaconf import OmegaConf\nfrom solo.args.pretrain import parse_cfg\n"
+        "from solo.methods import METHODS\n\n@hydra.main(version_base='1.2')\ndef main(cfg):\n"
+        "    OmegaConf.set_struct(cfg, False)\n    cfg = parse_cfg(cfg)\n"
+        "    model = METHODS[cfg.method](cfg)\n    print('built', type(model).__name__)\n\n"
+        "if __name__ == '__main__':\n    main()\n"
+    )
+    return str(script)
+
+
+def test_run_solo_script_with_plugin_registered(digits_root, tmp_path):
+    script = _fake_solo_checkout(tmp_path)
+    overrides = digits_overrides(digits_root, tmp_path, QUICK + ["devices=1"] if os.environ.get("SOLO_LEARN_CHECKOUT") else QUICK)
+    result = _run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", script,
+                   "--config-path", os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", "kcl.yaml",
+                   *overrides], tmp_path)
+    if not os.environ.get("SOLO_LEARN_CHECKOUT"):
+        assert "built KCL" in result.stdout
