@@ -24,7 +24,6 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     packages=find_packages(include=["solo_plugins", "solo_plugins.*"]),
-    package_data={"solo_plugins": ["configs/**/*.yaml"]},
     include_package_data=True,
     python_requires=">=3.9",
     install_requires=INSTALL_REQUIRES,

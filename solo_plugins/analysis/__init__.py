@@ -1,0 +1,1 @@
+"""Analyses behind the paper's figures (torch only)."""
