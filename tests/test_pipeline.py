@@ -169,3 +169,14 @@ def test_run_solo_script_with_plugin_registered(digits_root, tmp_path):
                    *overrides], tmp_path)
     if not os.environ.get("SOLO_LEARN_CHECKOUT"):
         assert "built KCL" in result.stdout
+
+
+def test_metrics_and_knn_commands_on_a_checkpoint(digits_root, tmp_path):
+    ckpt = pretrain(compose("pretrain", "digits", "dcl.yaml", digits_overrides(digits_root, tmp_path, QUICK)))
+    common = ["--config-path", os.path.join(CONFIGS, "knn"), "--config-name", "digits.yaml",
+              f"pretrained_checkpoint_dir={os.path.dirname(ckpt)}", f"data.train_path={digits_root}/train",
+              f"data.val_path={digits_root}/val", "+max_samples=128"]
+    out = _run([sys.executable, "-m", "solo_plugins.commands.metrics", *common], tmp_path).stdout
+    assert '"z_wasserstein_uniformity"' in out and '"feats_effective_rank"' in out
+    out = _run([sys.executable, "-m", "solo_plugins.commands.knn", *common, "k=[5]"], tmp_path).stdout
+    assert "backbone k=5 euclidean" in out and "acc@1=" in out

@@ -30,6 +30,10 @@ def compose(config_dir: str, config_name: str, overrides: List[str] = ()) -> Dic
     """Loads a config as the commands would, without running Hydra's app machinery."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
+    # Inside a running @hydra.main app (the sweep command) Hydra is already initialized;
+    # its own config is composed by then, so composing another one is safe.
+    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=os.path.abspath(config_dir), version_base="1.2"):
         return hydra_compose(config_name=config_name, overrides=list(overrides))
