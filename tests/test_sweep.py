@@ -7,7 +7,8 @@ pytest.importorskip("solo.methods")
 
 from solo_plugins.commands.sweep import plot_loss_vs_batch_size, sweep  # noqa: E402
 
-from tests.conftest import CONFIGS, compose  # noqa: E402
+from solo_plugins.commands._hydra import compose  # noqa: E402
+from tests.conftest import CONFIGS  # noqa: E402
 
 
 def test_sweep_runs_the_grid_writes_outputs_and_resumes(digits_root, tmp_path, capsys):
@@ -18,8 +19,8 @@ def test_sweep_runs_the_grid_writes_outputs_and_resumes(digits_root, tmp_path, c
         "methods=[dhel,simclr]",
         "batch_sizes=[16,32]",
         "seeds=[0]",
-        "pretrain_overrides=[max_epochs=1,+limit_train_batches=2,+limit_val_batches=0]",
-        "linear_overrides=[max_epochs=1,+limit_train_batches=2]",
+        "pretrain_overrides=['max_epochs=1','+limit_train_batches=2','+limit_val_batches=0']",
+        "linear_overrides=['max_epochs=1','+limit_train_batches=2']",
         "metrics_samples=64",
         "loss_vs_batch_size=false",
     ]
