@@ -1,0 +1,46 @@
+"""Evaluation transforms for small custom images.
+
+solo-learn's classification pipeline for ``dataset: custom`` is ImageNet's (resize to
+256, crop 224), and its documented way to change it is to rewrite
+``solo.data.classification_dataloader.build_custom_pipeline``. With ``data.image_size``
+set in the config, the commands swap in this pipeline at that size, so 8x8 digits or
+28x28 Fashion-MNIST are not blown up to 224x224 for validation and linear evaluation.
+"""
+
+import contextlib
+from typing import Optional
+
+from torchvision import transforms
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+
+
+def small_image_pipeline(size: int):
+    return {
+        "T_train": transforms.Compose(
+            [
+                transforms.RandomResizedCrop(size=size, scale=(0.5, 1.0)),
+                transforms.ToTensor(),
+                transforms.Normalize(MEAN, STD),
+            ]
+        ),
+        "T_val": transforms.Compose(
+            [transforms.Resize((size, size)), transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
+        ),
+    }
+
+
+@contextlib.contextmanager
+def custom_image_size(size: Optional[int]):
+    """Within the block, solo-learn's custom-dataset classification transforms use ``size``."""
+    if size is None:
+        yield
+        return
+    from solo.data import classification_dataloader as module
+
+    original = module.build_custom_pipeline
+    module.build_custom_pipeline = lambda: small_image_pipeline(int(size))
+    try:
+        yield
+    finally:
+        module.build_custom_pipeline = original
