@@ -76,6 +76,15 @@ def _mean_energy_to_others(local, everyone, offset: int, kernel: _Kernel) -> tor
     return (kernel(d2).sum(dim=1) - self_energy) / (everyone.shape[0] - 1)
 
 
+def _mean_gaussian_energy_to_others(local, everyone, offset: int, t: float) -> torch.Tensor:
+    """The gaussian case of :func:`_mean_energy_to_others` in fewer N² passes: on the unit
+    sphere exp(-t·d²) = exp(2t<a, b> - 2t), one fused matmul-add, and the self-pairs get
+    -inf so that they contribute exactly 0."""
+    logits = torch.addmm(local.new_full((), -2 * t), local, everyone.T, alpha=2 * t)
+    mask_self(logits, offset, float("-inf"))
+    return torch.exp(logits).sum(dim=1) / (everyone.shape[0] - 1)
+
+
 @full_precision
 def kcl_loss_terms(
     z1: torch.Tensor,
@@ -93,8 +102,12 @@ def kcl_loss_terms(
     n_global = x_all.shape[0]
 
     alignment = global_mean(-2 * align_kernel((x - y).square().sum(dim=1)), n_global)
-    energy = _mean_energy_to_others(x, x_all, offset, energy_kernel)
-    energy = energy + _mean_energy_to_others(y, y_all, offset, energy_kernel)
+    if kernel == "gaussian":
+        energy = _mean_gaussian_energy_to_others(x, x_all, offset, t)
+        energy = energy + _mean_gaussian_energy_to_others(y, y_all, offset, t)
+    else:
+        energy = _mean_energy_to_others(x, x_all, offset, energy_kernel)
+        energy = energy + _mean_energy_to_others(y, y_all, offset, energy_kernel)
     return terms(alignment, gamma * global_mean(energy, n_global))
 
 
