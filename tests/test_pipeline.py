@@ -143,18 +143,21 @@ def test_dali_pretraining_on_cpu_over_real_image_folder(digits_root, tmp_path):
     assert torch.load(ckpt, weights_only=False)["global_step"] == 2
 
 
-def _fake_solo_checkout(tmp_path):
-    """An unmodified solo-learn main_pretrain.py needs a checkout; when none is given
-    (SOLO_LEARN_CHECKOUT), use a stand-in that does what solo's scripts do with the
-    registry: look the method up in solo.methods.METHODS at run time."""
+def _solo_script(tmp_path, name):
+    """A solo-learn checkout's unmodified script when SOLO_LEARN_CHECKOUT names one (run
+    locally against vturrisi/solo-learn at 9187ea3: main_pretrain.py then main_linear.py);
+    otherwise a stand-in doing what solo's scripts do with the registries: look the method
+    up in solo.methods.METHODS and the backbone in BaseMethod._BACKBONES at run time."""
     checkout = os.environ.get("SOLO_LEARN_CHECKOUT")
     if checkout:
-        return os.path.join(checkout, "main_pretrain.py")
-    script = tmp_path / "main_pretrain.py"
+        return os.path.join(checkout, name)
+    script = tmp_path / name
     script.write_text(
         "import hydra\nfrom omegaconf import OmegaConf\nfrom solo.args.pretrain import parse_cfg\n"
-        "from solo.methods import METHODS\n\n@hydra.main(version_base='1.2')\ndef main(cfg):\n"
+        "from solo.methods import METHODS\nfrom solo.methods.base import BaseMethod\n\n"
+        "@hydra.main(version_base='1.2')\ndef main(cfg):\n"
         "    OmegaConf.set_struct(cfg, False)\n    cfg = parse_cfg(cfg)\n"
+        "    assert cfg.backbone.name in BaseMethod._BACKBONES\n"
         "    model = METHODS[cfg.method](cfg)\n    print('built', type(model).__name__)\n\n"
         "if __name__ == '__main__':\n    main()\n"
     )
@@ -162,13 +165,20 @@ def _fake_solo_checkout(tmp_path):
 
 
 def test_run_solo_script_with_plugin_registered(digits_root, tmp_path):
-    script = _fake_solo_checkout(tmp_path)
-    overrides = digits_overrides(digits_root, tmp_path, QUICK + ["devices=1"] if os.environ.get("SOLO_LEARN_CHECKOUT") else QUICK)
-    result = _run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", script,
+    # On the CPU, solo's scripts need devices as a string: parse_cfg counts devices with
+    # len() and Lightning's CPU accelerator takes a count ('1' satisfies both).
+    overrides = digits_overrides(digits_root, tmp_path, QUICK + ["devices='1'"])
+    pretrain_script = _solo_script(tmp_path, "main_pretrain.py")
+    result = _run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", pretrain_script,
                    "--config-path", os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", "kcl.yaml",
                    *overrides], tmp_path)
     if not os.environ.get("SOLO_LEARN_CHECKOUT"):
         assert "built KCL" in result.stdout
+        return
+    (ckpt,) = glob.glob(str(tmp_path / "trained_models" / "kcl" / "*" / "*.ckpt"))
+    _run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", _solo_script(tmp_path, "main_linear.py"),
+          "--config-path", os.path.join(CONFIGS, "linear", "digits"), "--config-name", "linear.yaml",
+          *overrides, f"pretrained_feature_extractor='{ckpt}'"], tmp_path)
 
 
 def test_metrics_and_knn_commands_on_a_checkpoint(digits_root, tmp_path):
