@@ -9,7 +9,15 @@ import importlib.util
 
 __version__ = "0.1.0"
 
-SOLO_AVAILABLE = importlib.util.find_spec("solo") is not None
+
+def _solo_installed() -> bool:
+    try:
+        return importlib.util.find_spec("solo") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+SOLO_AVAILABLE = _solo_installed()
 
 if SOLO_AVAILABLE:
     from solo_plugins.registration import register
