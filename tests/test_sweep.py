@@ -48,3 +48,12 @@ def test_loss_vs_batch_size_plot(tmp_path):
     lines = (tmp_path / "loss_vs_batch_size.csv").read_text().splitlines()
     assert lines[0] == "loss,batch_size,mean,stderr" and len(lines) == 1 + 4 * 2
     assert (tmp_path / "loss_vs_batch_size.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(CONFIGS, "sweep"))))
+def test_every_shipped_sweep_names_existing_configs(name):
+    cfg = compose(os.path.join(CONFIGS, "sweep"), name, [f"config_dir={CONFIGS}"])
+    for method in cfg.methods:
+        assert os.path.exists(os.path.join(CONFIGS, "pretrain", cfg.dataset, f"{method}.yaml"))
+    assert os.path.exists(os.path.join(CONFIGS, "linear", cfg.dataset, "linear.yaml"))
+    assert len(cfg.batch_sizes) >= 2 and len(cfg.seeds) >= 1
