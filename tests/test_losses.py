@@ -35,10 +35,11 @@ KCL_SETTINGS = [
 
 # (our function, reference, kwargs) for every loss and option.
 CASES = (
-    [(dhel_loss_func, ref.dhel, dict(temperature=t, include_augs=a)) for t in (0.3, 0.07) for a in (True, False)]
+    [(dhel_loss_func, ref.dhel, dict(temperature=t, include_augs=a)) for t in (0.3, 0.07, 0.02) for a in (True, False)]
     + [(kcl_loss_func, ref.kcl, dict(kernel=k, t=t, gamma=g)) for k, t, g in KCL_SETTINGS]
     + [(dcl_loss_func, ref.dcl, dict(temperature=t, weight_sigma=s)) for t in (0.1, 0.5) for s in (None, 0.5)]
-    + [(infonce_loss_func, ref.infonce, dict(temperature=t)) for t in (0.2, 0.05)]
+    + [(dcl_loss_func, ref.dcl, dict(temperature=0.02, weight_sigma=0.5))]
+    + [(infonce_loss_func, ref.infonce, dict(temperature=t)) for t in (0.2, 0.05, 0.02)]
 )
 
 
@@ -144,6 +145,17 @@ def test_kcl_half_precision_inputs(dtype):
         low = kcl_loss_func(z1.to(dtype), z2.to(dtype), kernel, t, gamma)
         full = kcl_loss_func(z1.to(dtype).float(), z2.to(dtype).float(), kernel, t, gamma)
         assert torch.isfinite(low) and low.item() == pytest.approx(full.item(), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [0.0251, 0.02, 0.005])
+def test_antipodal_negatives_do_not_underflow(temperature):
+    # The worst case for the exp-sum-log path: every negative at similarity -1.
+    z1 = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    z2 = z1 * 2
+    for fn, reference in ((dhel_loss_func, ref.dhel), (infonce_loss_func, ref.infonce), (dcl_loss_func, ref.dcl)):
+        value = fn(z1, z2, temperature=temperature)
+        assert torch.isfinite(value)
+        assert value.item() == pytest.approx(reference(z1, z2, temperature=temperature).item(), rel=1e-5, abs=1e-4)
 
 
 def test_losses_stay_float32_under_autocast():

@@ -79,6 +79,29 @@ def full_precision(loss_fn):
     return wrapper
 
 
+# exp(x) stays a normal float32 down to x = -87; see log_sum_exp.
+_EXP_SAFE_RANGE = 80.0
+
+
+def shifted_logits(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(<a_i, b_j> - 1)/τ for unit rows, in one fused matmul-add: the similarities over the
+    temperature, shifted by their upper bound 1/τ so that every entry is <= 0."""
+    return torch.addmm(a.new_full((), -1.0 / temperature), a, b.T, alpha=1.0 / temperature)
+
+
+def log_sum_exp(shifted: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log Σ_j exp(<a_i, b_j>/τ) per row, from :func:`shifted_logits` (masked entries -inf).
+
+    Each row keeps at least one entry >= -2/τ (similarities are >= -1), so while
+    2/τ <= 80 the plain exp-sum-log of the shifted logits can neither overflow nor underflow
+    to log(0), and it is cheaper than ``torch.logsumexp``; below τ = 0.025 the latter is used.
+    """
+    bound = 1.0 / temperature
+    if 2 * bound <= _EXP_SAFE_RANGE:
+        return torch.log(torch.exp(shifted).sum(dim=1)) + bound
+    return torch.logsumexp(shifted, dim=1) + bound
+
+
 def mask_self(scores: torch.Tensor, offset: int, value: float) -> torch.Tensor:
     """Writes ``value`` where local row i meets global column offset + i (in place)."""
     n = scores.shape[0]

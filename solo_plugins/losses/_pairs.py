@@ -2,11 +2,14 @@
 
 import torch
 
+from solo_plugins.losses._common import shifted_logits
+
 
 def both_views_logits(x, y, x_all, y_all, offset: int, temperature: float) -> torch.Tensor:
-    """Similarities / τ of every local view (rows: x then y) to every global view
-    (columns: all x then all y); shape (2n, 2N). One matmul for the four view pairs."""
-    return torch.cat([x, y]) @ torch.cat([x_all, y_all]).T / temperature
+    """Shifted similarities (see ``shifted_logits``) of every local view (rows: x then y)
+    to every global view (columns: all x then all y); shape (2n, 2N). One matmul for the
+    four view pairs."""
+    return shifted_logits(torch.cat([x, y]), torch.cat([x_all, y_all]), temperature)
 
 
 def mask_views(logits: torch.Tensor, offset: int, n_global: int, diagonal_block: bool, value: float):

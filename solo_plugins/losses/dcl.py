@@ -11,6 +11,7 @@ from solo_plugins.losses._common import (
     check_pair,
     check_positive,
     full_precision,
+    log_sum_exp,
     normalized_and_gathered,
     terms,
 )
@@ -46,7 +47,7 @@ def dcl_loss_terms(
             weight = 2 - torch.exp(similarity / weight_sigma - log_mean)
         positive = weight * positive
     alignment = global_mean(-positive.repeat(2), 2 * n_global)
-    return terms(alignment, global_mean(torch.logsumexp(logits, dim=1), 2 * n_global))
+    return terms(alignment, global_mean(log_sum_exp(logits, temperature), 2 * n_global))
 
 
 def dcl_loss_func(

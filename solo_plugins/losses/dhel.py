@@ -8,16 +8,18 @@ from solo_plugins.losses._common import (
     check_pair,
     check_positive,
     full_precision,
+    log_sum_exp,
     mask_self,
     normalized_and_gathered,
+    shifted_logits,
     terms,
 )
 
 
 def _log_sum_exp_others(local: torch.Tensor, everyone: torch.Tensor, offset: int, temperature: float):
     """log sum_{j != i} exp(<local_i, everyone_j> / temperature), one value per local row."""
-    logits = local @ everyone.T / temperature
-    return torch.logsumexp(mask_self(logits, offset, float("-inf")), dim=1)
+    logits = mask_self(shifted_logits(local, everyone, temperature), offset, float("-inf"))
+    return log_sum_exp(logits, temperature)
 
 
 @full_precision

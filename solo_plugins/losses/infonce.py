@@ -8,6 +8,7 @@ from solo_plugins.losses._common import (
     check_pair,
     check_positive,
     full_precision,
+    log_sum_exp,
     normalized_and_gathered,
     terms,
 )
@@ -26,7 +27,7 @@ def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     mask_views(logits, offset, n_global, diagonal_block=True, value=float("-inf"))
     positive = ((x * y).sum(dim=1) / temperature).repeat(2)
     alignment = global_mean(-positive, 2 * n_global)
-    return terms(alignment, global_mean(torch.logsumexp(logits, dim=1), 2 * n_global))
+    return terms(alignment, global_mean(log_sum_exp(logits, temperature), 2 * n_global))
 
 
 def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
