@@ -1,4 +1,8 @@
+import re
+
 from setuptools import find_packages, setup
+
+VERSION = re.search(r'__version__ = "([^"]+)"', open("solo_plugins/_version.py").read()).group(1)
 
 # Versions tested together on CPU (torch 2.14.1 / torchvision 0.29.1). solo-learn itself is
 # not on PyPI in a usable version: see README.md (it is installed from GitHub at 9187ea3).
@@ -18,7 +22,7 @@ INSTALL_REQUIRES = [
 
 setup(
     name="solo-plugins",
-    version="0.1.0",
+    version=VERSION,
     description="DHEL and KCL contrastive losses (Koromilas et al., ICML 2024) for solo-learn",
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",

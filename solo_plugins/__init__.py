@@ -1,13 +1,13 @@
 """solo-plugins: DHEL and KCL (Koromilas et al., ICML 2024) and their baselines for solo-learn.
 
 ``solo_plugins.losses`` and ``solo_plugins.metrics`` need torch alone. When solo-learn is
-installed, importing this package registers the methods "dhel", "kcl", "dcl", "dclw" and
+installed, importing this package registers the methods "infonce", "dcl", "dclw", "dhel", "kcl" and
 the "small_cnn" backbone into solo-learn's registries.
 """
 
 import importlib.util
 
-__version__ = "0.1.0"
+from solo_plugins._version import __version__  # noqa: F401
 
 
 def _solo_installed() -> bool:

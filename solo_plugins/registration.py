@@ -26,7 +26,7 @@ def _add(registry: Dict, entries: Dict, what: str) -> None:
 
 
 def register() -> None:
-    """Registers "dhel", "kcl", "dcl", "dclw" and the "small_cnn" backbone. Idempotent."""
+    """Registers "infonce", "dcl", "dclw", "dhel", "kcl" and the "small_cnn" backbone. Idempotent."""
     from solo.methods import METHODS as SOLO_METHODS
     from solo.methods.base import BaseMethod
 

@@ -64,10 +64,13 @@ def kcl(z1, z2, kernel, t, gamma):
     return -2 * align + gamma * (ex + ey)
 
 
-def dcl(z1, z2, temperature, weight_sigma=None):
+def dcl(z1, z2, temperature, weight_sigma=None, weight_grad=False):
     x, y, n = _unit(z1), _unit(z2), z1.shape[0]
     if weight_sigma is None:
         w = [1.0] * n
+    elif weight_grad:  # Yeh et al.'s reference code: the weights are differentiated
+        e = [torch.exp(_dot(x[k], y[k]) / weight_sigma) for k in range(n)]
+        w = [2 - e[i] / (sum(e) / n) for i in range(n)]
     else:
         e = [math.exp(float(_dot(x[k], y[k]).detach()) / weight_sigma) for k in range(n)]
         w = [2 - e[i] / (sum(e) / n) for i in range(n)]

@@ -14,6 +14,7 @@ from solo_plugins.losses import (
     dhel_loss_func,
     dhel_loss_terms,
     infonce_loss_func,
+    infonce_loss_terms,
     kcl_loss_func,
     kcl_loss_terms,
 )
@@ -88,12 +89,27 @@ def test_infonce_equals_solo_learn_simclr_loss():
     torch.testing.assert_close(infonce_loss_func(z1, z2, temperature=0.2), theirs, rtol=1e-5, atol=1e-6)
 
 
-def test_terms_add_up_to_the_loss():
+def _positive_term(z1, z2, temperature):
+    """-mean_i s(x_i, y_i)/τ, written from the formula in float64."""
+    x, y = ref._unit(z1), ref._unit(z2)
+    return -sum(ref._dot(a, b) for a, b in zip(x, y)) / len(x) / temperature
+
+
+def test_each_part_matches_the_brute_force_parts():
+    """Alignment from its own formula, uniformity as the brute-force total minus it."""
     gen = torch.Generator().manual_seed(1)
-    z1, z2 = torch.randn(10, 6, generator=gen), torch.randn(10, 6, generator=gen)
-    for fn in (dhel_loss_terms, kcl_loss_terms, dcl_loss_terms):
-        parts = fn(z1, z2)
-        torch.testing.assert_close(parts.loss, parts.alignment + parts.uniformity)
+    z1, z2 = torch.randn(7, 5, generator=gen, dtype=torch.float64), torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    cases = [
+        (dhel_loss_terms(z1, z2, 0.3), _positive_term(z1, z2, 0.3), ref.dhel(z1, z2, 0.3)),
+        (dcl_loss_terms(z1, z2, 0.2), _positive_term(z1, z2, 0.2), ref.dcl(z1, z2, 0.2)),
+        (infonce_loss_terms(z1, z2, 0.2), _positive_term(z1, z2, 0.2), ref.infonce(z1, z2, 0.2)),
+    ]
+    x, y = ref._unit(z1), ref._unit(z2)
+    k_align = -2 * sum(ref.kernel_value("gaussian", ref._d2(a, b), 2.0) for a, b in zip(x, y)) / len(x)
+    cases.append((kcl_loss_terms(z1, z2, "gaussian", 2.0, 16.0), k_align, ref.kcl(z1, z2, "gaussian", 2.0, 16.0)))
+    for parts, alignment, total in cases:
+        torch.testing.assert_close(parts.alignment, alignment)
+        torch.testing.assert_close(parts.uniformity, total - alignment)
     # KCL's alignment is -2 mean K_A: for identical views it is exactly -2.
     assert kcl_loss_terms(z1, z1).alignment.item() == pytest.approx(-2.0)
 
@@ -197,9 +213,43 @@ def test_riesz_floor_is_documented_bound():
     from solo_plugins.losses.kcl import RIESZ_EPS
 
     z = torch.ones(4, 8)
-    # Complete collapse: every pair sits at the floor, so the energy is exactly its bound.
+    # Complete collapse: every pair sits at the floor's lowest value, eps/2, so the energy of
+    # each view is exactly (eps/2)^(-s/2).
     parts = kcl_loss_terms(z, z, kernel="riesz", t=2.0, gamma=1.0)
-    assert parts.uniformity.item() == pytest.approx(2 * RIESZ_EPS ** (-1.0), rel=1e-4)
+    assert parts.uniformity.item() == pytest.approx(2 * (RIESZ_EPS / 2) ** (-1.0), rel=1e-4)
+
+
+@pytest.mark.parametrize("kernel,s", [("riesz", 1.0), ("riesz", 2.0), ("riesz", -1.0), ("gaussian_riesz", 1.0)])
+def test_nearly_collapsed_embeddings_get_a_separating_riesz_gradient(kernel, s):
+    """Pairs closer than the floor still feel repulsion: a gradient step spreads them."""
+    from solo_plugins.losses.kcl import RIESZ_EPS
+
+    gen = torch.Generator().manual_seed(0)
+    base = torch.randn(1, 16, generator=gen)
+    z = (base + 2e-4 * torch.randn(6, 16, generator=gen)).requires_grad_()
+
+    def spread(v):
+        u = torch.nn.functional.normalize(v.detach(), dim=1)
+        d2 = torch.cdist(u, u, compute_mode="donot_use_mm_for_euclid_dist").square()
+        return d2[~torch.eye(6, dtype=torch.bool)]
+
+    assert spread(z).max() < RIESZ_EPS  # every pair is below the floor
+    loss = kcl_loss_terms(z, z.detach().clone(), kernel=kernel, t=s, gamma=1.0).uniformity
+    (grad,) = torch.autograd.grad(loss, z)
+    assert torch.isfinite(grad).all() and grad.abs().max() > 0
+    stepped = z.detach() - 1e-4 * grad / grad.norm()
+    assert spread(stepped).mean() > spread(z).mean()
+
+
+def test_smooth_floor_is_exact_above_eps_and_continuous_with_its_slope():
+    from solo_plugins.losses.kcl import smooth_floor
+
+    x = torch.tensor([0.0, 0.5e-6, 1e-6, 2e-6, 0.3], dtype=torch.float64, requires_grad=True)
+    y = smooth_floor(x, 1e-6)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(y[2:], x[2:].detach())
+    torch.testing.assert_close(y[:2].detach(), torch.tensor([0.5e-6, 0.625e-6], dtype=torch.float64))
+    torch.testing.assert_close(g, torch.tensor([0.0, 0.5, 1.0, 1.0, 1.0], dtype=torch.float64))
 
 
 BAD_INPUTS = [
@@ -230,3 +280,28 @@ def test_kernels_constant_lists_every_kernel():
     assert set(KERNELS) == {"gaussian", "log", "imq", "riesz", "gaussian_riesz"}
     for kernel in KERNELS:
         assert math.isfinite(kcl_loss_func(torch.randn(5, 4), torch.randn(5, 4), kernel=kernel).item())
+
+
+@pytest.mark.parametrize("weight_grad", [False, True])
+def test_dclw_weight_gradient_option_against_the_float64_reference(weight_grad):
+    gen = torch.Generator().manual_seed(3)
+    z1 = torch.randn(6, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    z2 = torch.randn(6, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    ours = dcl_loss_func(z1, z2, temperature=0.3, weight_sigma=0.5, weight_grad=weight_grad)
+    expected = ref.dcl(z1, z2, 0.3, 0.5, weight_grad=weight_grad)
+    torch.testing.assert_close(ours, expected)
+    g_ours = torch.autograd.grad(ours, (z1, z2))
+    g_ref = torch.autograd.grad(expected, (z1, z2))
+    for a, b in zip(g_ours, g_ref):
+        torch.testing.assert_close(a, b)
+
+
+def test_dclw_weight_gradient_changes_the_gradient_not_the_value():
+    gen = torch.Generator().manual_seed(4)
+    z1 = torch.randn(6, 5, generator=gen, requires_grad=True)
+    z2 = torch.randn(6, 5, generator=gen)
+    a = dcl_loss_func(z1, z2, 0.2, 0.5, weight_grad=False)
+    b = dcl_loss_func(z1, z2, 0.2, 0.5, weight_grad=True)
+    torch.testing.assert_close(a, b)
+    (ga,), (gb,) = torch.autograd.grad(a, z1), torch.autograd.grad(b, z1)
+    assert (ga - gb).abs().max() > 1e-4

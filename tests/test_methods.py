@@ -9,9 +9,10 @@ from torch.utils.data import DataLoader, Dataset
 solo_methods = pytest.importorskip("solo.methods")
 
 import solo_plugins  # noqa: E402,F401
-from solo_plugins.methods import DCL, DCLW, DHEL, KCL  # noqa: E402
+from solo_plugins.methods import DCL, DCLW, DHEL, KCL, InfoNCE  # noqa: E402
 
 METHOD_KWARGS = {
+    "infonce": {"temperature": 0.2},
     "dhel": {"temperature": 0.3, "include_augs": True},
     "kcl": {"kernel": "gaussian", "t": 2.0, "gamma": 16.0},
     "dcl": {"temperature": 0.1},
@@ -57,7 +58,7 @@ class FakeViews(Dataset):
         return i, views, i % 10
 
 
-CLASSES = {"dhel": DHEL, "kcl": KCL, "dcl": DCL, "dclw": DCLW}
+CLASSES = {"infonce": InfoNCE, "dhel": DHEL, "kcl": KCL, "dcl": DCL, "dclw": DCLW}
 
 
 @pytest.mark.parametrize("name", list(CLASSES))
@@ -76,12 +77,64 @@ def test_construct_forward_shapes_and_learnable_params(name):
     assert out["feats"].shape == (4, 512) and out["z"].shape == (4, 16) and out["logits"].shape == (4, 10)
     groups = {g["name"] for g in model.learnable_params}
     assert {"backbone", "classifier", "projector"} <= groups
-    assert model.cfg.method_kwargs.proj_batchnorm is False
+    assert model.cfg.method_kwargs.projector == "mlp"
 
 
-def test_batchnorm_projector_option():
-    model = DHEL(base_cfg("dhel", proj_batchnorm=True))
-    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.projector)
+def test_mlp_bn_projector_option():
+    model = DHEL(base_cfg("dhel", projector="mlp_bn"))
+    assert [type(m).__name__ for m in model.projector] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+
+
+def test_paper_projector_is_the_simclr_pytorch_head_with_a_frozen_last_bias(tmp_path):
+    """Linear(no bias)-BN-ReLU-Linear(no bias)-BN whose bias stays 0 through training."""
+    model = InfoNCE(base_cfg("infonce", projector="paper"))
+    head = model.projector
+    assert [type(m).__name__ for m in head] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1dNoBias"]
+    assert head[0].bias is None and head[3].bias is None
+    assert not head[4].bias.requires_grad and head[4].weight.requires_grad
+    trainer = Trainer(max_steps=3, accelerator="cpu", logger=False, default_root_dir=tmp_path,
+                      enable_checkpointing=False)
+    before = head[4].weight.detach().clone()
+    trainer.fit(model, DataLoader(FakeViews(8), batch_size=4))
+    assert torch.equal(head[4].bias, torch.zeros_like(head[4].bias))
+    assert not torch.equal(head[4].weight, before)
+    # Independent formula in train mode: batch-standardize, scale, no shift.
+    head.train()
+    x = torch.randn(6, 512)
+    h = torch.relu(torch.nn.functional.batch_norm(x @ head[0].weight.T, None, None, head[1].weight, head[1].bias,
+                                                  training=True))
+    y = h @ head[3].weight.T
+    expected = (y - y.mean(0)) / torch.sqrt(y.var(0, unbiased=False) + head[4].eps) * head[4].weight
+    torch.testing.assert_close(head(x), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", ["batchnorm", "", 3])
+def test_unknown_projector_is_a_config_error(bad):
+    from solo_plugins.methods.config import ConfigError
+
+    with pytest.raises(ConfigError, match="method_kwargs.projector must be one of mlp, mlp_bn, paper"):
+        DHEL(base_cfg("dhel", projector=bad))
+
+
+def test_old_proj_batchnorm_key_names_its_replacement():
+    from solo_plugins.methods.config import ConfigError
+
+    with pytest.raises(ConfigError, match="replaced by method_kwargs.projector"):
+        DHEL(base_cfg("dhel", proj_batchnorm=True))
+
+
+def test_infonce_method_is_solo_simclr_loss_on_the_same_projections(monkeypatch):
+    """The registered infonce method's loss against solo-learn's own simclr_loss_func."""
+    from solo.losses.simclr import simclr_loss_func
+
+    model = InfoNCE(base_cfg("infonce", temperature=0.3))
+    logged = {}
+    monkeypatch.setattr(model, "log_dict", lambda d, **kw: logged.update(d))
+    batch = next(iter(DataLoader(FakeViews(4), batch_size=4)))
+    model.training_step(batch, 0)
+    z1, z2 = (model(v)["z"] for v in batch[1])
+    expected = simclr_loss_func(torch.cat([z1, z2]), indexes=torch.arange(4).repeat(2), temperature=0.3)
+    torch.testing.assert_close(logged["train_infonce_loss"], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_training_step_uses_the_loss_library_and_logs_both_parts(monkeypatch):

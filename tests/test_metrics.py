@@ -103,3 +103,19 @@ def test_kcl_expected_loss_is_flat_in_batch_size_and_infonce_is_not():
     nce_small, _ = curves["simclr (InfoNCE)"][8]
     nce_large, _ = curves["simclr (InfoNCE)"][256]
     assert nce_large - nce_small > 0.5 * math.log(256 / 8)
+
+
+def test_rank_is_the_official_definition_on_a_decaying_spectrum():
+    """np.linalg.matrix_rank(np.cov(z.T), tol=1e-5), the official code's rank, on embeddings
+    whose spectrum decays from 1 to 1e-4 (where a relative tolerance gives a different count)."""
+    import numpy as np
+
+    gen = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(128, 128, generator=gen, dtype=torch.float64))
+    scales = torch.logspace(0, -4, 128, dtype=torch.float64)
+    z = torch.randn(2048, 128, generator=gen, dtype=torch.float64) * scales @ q.T
+    expected = int(np.linalg.matrix_rank(np.cov(z.numpy().T), tol=1e-5))
+    assert 40 < expected < 100
+    assert rank(z) == expected
+    assert rank(z.float()) == expected
+    assert rank(z[:, :3].repeat(1, 2)) == 3

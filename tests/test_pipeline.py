@@ -10,7 +10,8 @@ import torch
 
 pytest.importorskip("solo.methods")
 
-from solo_plugins.commands.linear import backbone_state, build_backbone, linear_eval  # noqa: E402
+from solo_plugins.checkpoints import backbone_state  # noqa: E402
+from solo_plugins.commands.linear import build_backbone, linear_eval  # noqa: E402
 from solo_plugins.commands.pretrain import pretrain  # noqa: E402
 from solo_plugins.methods.config import ConfigError  # noqa: E402
 
@@ -19,7 +20,7 @@ from tests.conftest import CONFIGS, compose, digits_overrides  # noqa: E402
 QUICK = ["max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=1", "optimizer.batch_size=32"]
 
 
-@pytest.mark.parametrize("method", ["dhel", "kcl", "dcl", "dclw", "simclr"])
+@pytest.mark.parametrize("method", ["infonce", "dhel", "kcl", "dcl", "dclw", "simclr"])
 def test_pretrain_command_on_real_image_folder(method, digits_root, tmp_path):
     cfg = compose("pretrain", "digits", f"{method}.yaml", digits_overrides(digits_root, tmp_path, QUICK))
     ckpt = pretrain(cfg)
@@ -66,6 +67,9 @@ def test_auto_resume_continues_the_run(digits_root, tmp_path, capsys):
         ("kcl", "method_kwargs.gamma=-2", "method_kwargs.gamma"),
         ("dhel", "~method_kwargs.proj_output_dim", "method_kwargs.proj_output_dim"),
         ("dcl", "augmentations.0.num_crops=3", "num_crops"),
+        ("infonce", "optimizer.batch_size=1", "optimizer.batch_size"),
+        ("kcl", "method_kwargs.projector=bn", "method_kwargs.projector"),
+        ("dclw", "+method_kwargs.weight_grad=yes", "method_kwargs.weight_grad"),
     ],
 )
 def test_bad_configs_fail_at_config_time_naming_the_key(method, override, key, digits_root, tmp_path):
@@ -179,6 +183,67 @@ def test_run_solo_script_with_plugin_registered(digits_root, tmp_path):
     _run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", _solo_script(tmp_path, "main_linear.py"),
           "--config-path", os.path.join(CONFIGS, "linear", "digits"), "--config-name", "linear.yaml",
           *overrides, f"pretrained_feature_extractor='{ckpt}'"], tmp_path)
+
+
+_DDP_STAND_IN = """
+import hydra, torch
+from lightning.pytorch import Trainer
+from omegaconf import OmegaConf
+from solo.args.pretrain import parse_cfg
+from solo.methods import METHODS
+from torch.utils.data import DataLoader, Dataset
+
+
+class Views(Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return i, [torch.randn(3, 16, 16, generator=g) for _ in range(2)], i % 10
+
+
+@hydra.main(version_base="1.2")
+def main(cfg):
+    OmegaConf.set_struct(cfg, False)
+    cfg = parse_cfg(cfg)
+    model = METHODS[cfg.method](cfg)  # what solo's main_pretrain.py does, in every rank
+    trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=1, logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(model, DataLoader(Views(), batch_size=4))
+    with open(f"trained-rank{trainer.global_rank}.txt", "w") as f:
+        f.write(type(model).__name__)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_two_process_ddp_through_solo_scripts_registers_in_every_rank(digits_root, tmp_path):
+    """Lightning starts rank 1 by re-running the script: the plugin must be registered there
+    too. With SOLO_LEARN_CHECKOUT, solo-learn's own main_pretrain.py then main_linear.py
+    with 2 CPU processes; otherwise a stand-in that looks the method up as solo's does."""
+    checkout = os.environ.get("SOLO_LEARN_CHECKOUT")
+    ddp = ["strategy=ddp", "devices='2'"]
+    overrides = digits_overrides(digits_root, tmp_path, QUICK + ddp)
+    if not checkout:
+        script = tmp_path / "main_pretrain.py"
+        script.write_text(_DDP_STAND_IN)
+        out = _run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", str(script), "--config-path",
+                    os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", "dhel.yaml", *overrides], tmp_path)
+        assert [(tmp_path / f"trained-rank{r}.txt").read_text() for r in (0, 1)] == ["DHEL", "DHEL"], out.stdout
+        return
+    _run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", os.path.join(checkout, "main_pretrain.py"),
+          "--config-path", os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", "dhel.yaml", *overrides],
+         tmp_path)
+    (ckpt,) = glob.glob(str(tmp_path / "trained_models" / "dhel" / "*" / "*.ckpt"))
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 2
+    _run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", os.path.join(checkout, "main_linear.py"),
+          "--config-path", os.path.join(CONFIGS, "linear", "digits"), "--config-name", "linear.yaml",
+          *digits_overrides(digits_root, tmp_path, ["max_epochs=1", "+limit_train_batches=2",
+                                                    "+limit_val_batches=1", *ddp]),
+          f"pretrained_feature_extractor='{ckpt}'"], tmp_path)
 
 
 def test_metrics_and_knn_commands_on_a_checkpoint(digits_root, tmp_path):

@@ -1,46 +1,108 @@
 import csv
+import json
 import os
 
 import pytest
 
 pytest.importorskip("solo.methods")
 
-from solo_plugins.commands.sweep import plot_loss_vs_batch_size, sweep  # noqa: E402
-
+from solo_plugins.analysis.plots import plot_loss_vs_batch_size  # noqa: E402
+from solo_plugins.analysis.report import results_markdown  # noqa: E402
 from solo_plugins.commands._hydra import compose  # noqa: E402
+from solo_plugins.commands.sweep import plan, sweep  # noqa: E402
 from tests.conftest import CONFIGS  # noqa: E402
 
+QUICK = [
+    "pretrain_overrides=['max_epochs=1','+limit_train_batches=2','+limit_val_batches=0']",
+    "linear_overrides=['max_epochs=1','+limit_train_batches=2']",
+    "metrics_samples=64",
+    "loss_vs_batch_size=false",
+]
 
-def test_sweep_runs_the_grid_writes_outputs_and_resumes(digits_root, tmp_path, capsys):
-    overrides = [
-        f"config_dir={CONFIGS}",
-        f"data_root={digits_root}",
-        f"out_dir={tmp_path}/sweep",
-        "methods=[dhel,simclr]",
-        "batch_sizes=[16,32]",
-        "seeds=[0]",
-        "pretrain_overrides=['max_epochs=1','+limit_train_batches=2','+limit_val_batches=0']",
-        "linear_overrides=['max_epochs=1','+limit_train_batches=2']",
-        "metrics_samples=64",
-        "loss_vs_batch_size=false",
-    ]
-    cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", overrides)
-    table = sweep(cfg)
+
+def _overrides(digits_root, out, extra=()):
+    return [f"config_dir={CONFIGS}", f"data_root={digits_root}", f"out_dir={out}", *QUICK, *extra]
+
+
+def _rows(out):
+    return list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+
+
+def test_tiny_sweep_with_reference_rows_variants_statistics_and_resume(digits_root, tmp_path, capsys):
     out = tmp_path / "sweep"
-    rows = list(csv.DictReader(open(out / "results.csv")))
-    assert sorted((r["method"], r["batch_size"]) for r in rows) == [
-        ("dhel", "16"), ("dhel", "32"), ("simclr", "16"), ("simclr", "32")
-    ]
+    overrides = _overrides(digits_root, out, [
+        "methods=[infonce,dhel]", "batch_sizes=[16,32]", "seeds=[0,1]",
+        "variants={dhel: {temperature: [0.3, 0.5]}}", "variant_batch_sizes=[32]", "variant_seeds=[0]",
+    ])
+    table = sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", overrides))
+    rows = _rows(out)
+    keys = sorted((r["method"], r["variant"], r["batch_size"], r["seed"]) for r in rows)
+    # temperature 0.3 is dhel's shipped setting, so only 0.5 adds a run.
+    assert keys == sorted(
+        [(m, "", b, s) for m in ("infonce", "dhel") for b in ("16", "32") for s in ("0", "1")]
+        + [(ref, "", "", s) for ref in ("random-init", "pixels") for s in ("0", "1")]
+        + [("dhel", "temperature=0.5", "32", "0")]
+    )
     for r in rows:
-        assert 0 <= float(r["val_acc1"]) <= 100 and 1 <= float(r["z_effective_rank"]) <= 64
-    assert (out / "accuracy_vs_batch_size.png").stat().st_size > 0 and (out / "metrics.png").exists()
-    assert "| dhel |" in table and "batch 32" in (out / "results.md").read_text()
-    assert "[4/4]" in capsys.readouterr().out
+        assert 0 <= float(r["probe_acc1"]) <= 100 and 0 <= float(r["knn_acc1"]) <= 100
+        assert r["version"] and r["config"]
+        if r["method"] == "pixels":
+            assert r["linear_acc1"] == "" and r["checkpoint"] == ""
+        else:
+            assert 0 <= float(r["linear_acc1"]) <= 100 and 1 <= float(r["z_effective_rank"]) <= 64
+            assert os.path.isfile(out / r["checkpoint"])
+    variant = next(r for r in rows if r["variant"])
+    assert json.loads(variant["loss_kwargs"])["temperature"] == 0.5
+    assert variant["config"] == "digits/dhel.yaml method_kwargs.temperature=0.5"
+    for name in ("accuracy_vs_batch_size.png", "metrics.png", "hyperparameter_robustness.png"):
+        assert (out / name).stat().st_size > 0
+    assert "| random-init |" in table and "| pixels |" in table and "Paired difference to `infonce`" in table
+    assert "| dhel | temperature=0.5 |" in table and "| dhel | temperature=0.3 |" in table
+    assert "[13/13]" in capsys.readouterr().out
 
-    # Started again: nothing is rerun.
+    # Started again: nothing is rerun and no row is duplicated.
     sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", overrides))
-    assert "4 already in" in capsys.readouterr().out
-    assert len(list(csv.DictReader(open(out / "results.csv")))) == 4
+    assert "13 already in" in capsys.readouterr().out
+    assert len(_rows(out)) == 13
+
+
+def test_a_row_is_re_evaluated_from_its_checkpoint_alone(digits_root, tmp_path):
+    from solo_plugins.evaluation import evaluate_checkpoint
+
+    out = tmp_path / "sweep"
+    overrides = _overrides(digits_root, out, ["methods=[kcl]", "batch_sizes=[16]", "seeds=[0]",
+                                              "reference_rows=false", "linear_eval=false"])
+    sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", overrides))
+    (row,) = _rows(out)
+    again = evaluate_checkpoint(str(out / row["checkpoint"]), seed=0, metrics_samples=64)
+    assert again["probe_acc1"] == pytest.approx(float(row["probe_acc1"]))
+    assert again["knn_acc1"] == pytest.approx(float(row["knn_acc1"]))
+    assert again["z_effective_rank"] == pytest.approx(float(row["z_effective_rank"]), rel=1e-4)
+
+
+def test_plan_skips_a_variant_equal_to_the_shipped_setting():
+    cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", [
+        f"config_dir={CONFIGS}", "methods=[kcl]", "batch_sizes=[8]", "seeds=[0]",
+        "variants={kcl: {gamma: [4, 16.0]}}"])
+    assert [r.run_id for r in plan(cfg)] == ["random-init-s0", "pixels-s0", "kcl-b8-s0", "kcl-gamma4-b8-s0"]
+
+
+def _row(method, batch, seed, acc, variant="", kwargs=None):
+    return {"method": method, "variant": variant, "batch_size": batch, "seed": seed, "probe_acc1": acc,
+            "loss_kwargs": json.dumps(kwargs or {})}
+
+
+def test_report_marks_intervals_that_exclude_zero_and_refuses_claims_with_one_seed():
+    rows = [_row("infonce", 32, s, a) for s, a in enumerate([50, 60, 70])]
+    rows += [_row("dhel", 32, s, a) for s, a in enumerate([53, 63, 73])]  # +3 every seed
+    rows += [_row("kcl", 32, s, a) for s, a in enumerate([51, 62, 73])]  # +1, +2, +3
+    rows += [_row("random-init", "", s, 40) for s in range(3)]
+    text = results_markdown(rows)
+    assert "| dhel | +3.00 [+3.00, +3.00] * |" in text
+    assert "| kcl | +2.00 [-0.48, +4.48] |" in text
+    assert "| random-init | 40.00 ± 0.00 |" in text
+    one = results_markdown([r for r in rows if r["seed"] == 0])
+    assert "One seed: no claim can be made" in one and "| dhel | +3.00 (n=1) |" in one
 
 
 def test_loss_vs_batch_size_plot(tmp_path):
@@ -57,3 +119,6 @@ def test_every_shipped_sweep_names_existing_configs(name):
         assert os.path.exists(os.path.join(CONFIGS, "pretrain", cfg.dataset, f"{method}.yaml"))
     assert os.path.exists(os.path.join(CONFIGS, "linear", cfg.dataset, "linear.yaml"))
     assert len(cfg.batch_sizes) >= 2 and len(cfg.seeds) >= 1
+    for method, settings in (cfg.get("variants") or {}).items():
+        pre = compose(os.path.join(CONFIGS, "pretrain", cfg.dataset), f"{method}.yaml", [])
+        assert set(settings) <= set(pre.method_kwargs)

@@ -1,22 +1,9 @@
 """Logs the paper's representation metrics during pretraining."""
 
-from typing import Dict
-
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from solo_plugins.metrics import alignment, effective_rank, rank, uniformity, wasserstein_uniformity
-
-
-def representation_metrics(feats: torch.Tensor, z: torch.Tensor, max_samples: int) -> Dict[str, float]:
-    out = {}
-    for name, emb in (("feats", feats), ("z", z)):
-        emb = emb[:max_samples]
-        out[f"{name}_uniformity"] = float(uniformity(emb))
-        out[f"{name}_wasserstein_uniformity"] = float(wasserstein_uniformity(emb))
-        out[f"{name}_rank"] = float(rank(emb))
-        out[f"{name}_effective_rank"] = effective_rank(emb)
-    return out
+from solo_plugins.metrics import alignment, representation_metrics
 
 
 class RepresentationMetrics(Callback):

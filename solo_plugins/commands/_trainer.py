@@ -2,7 +2,7 @@
 
 import inspect
 import os
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
@@ -46,7 +46,9 @@ def build_trainer(
         )
         callbacks.append(checkpointer)
 
-    logger: Optional[Logger] = None
+    # False, not None: Lightning's default logger would write lightning_logs/ into the
+    # working directory.
+    logger: Union[Logger, bool] = False
     if cfg.wandb.enabled:
         logger = WandbLogger(
             name=cfg.name,
@@ -69,6 +71,7 @@ def build_trainer(
         kwargs["devices"] = len(kwargs["devices"])
     kwargs.update(
         logger=logger,
+        default_root_dir=cfg.checkpoint.dir,
         callbacks=callbacks,
         enable_checkpointing=False,
         strategy=DDPStrategy(find_unused_parameters=False) if cfg.strategy == "ddp" else (cfg.strategy or "auto"),

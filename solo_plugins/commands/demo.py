@@ -1,5 +1,6 @@
-"""The embedded default job: SimCLR vs DCL vs DHEL vs KCL on scikit-learn's digits, offline
-on CPU, at batch sizes 32 and 128; prints the table and writes the plots.
+"""The embedded default job: the fair comparison (InfoNCE, DCL, DCLW, DHEL, KCL on one network
+and projector) on scikit-learn's digits, offline on CPU, at batch sizes 32 and 128, with the
+reference rows and three probes; prints the table and writes the plots.
 
     solo-plugins-demo                      # writes datasets/digits and runs/digits
     solo-plugins-demo out_dir=runs/demo2   # any sweep override (configs/sweep/digits.yaml)

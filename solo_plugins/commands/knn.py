@@ -9,33 +9,16 @@ The settings of solo-learn's main_knn.py, as a Hydra config: ``pretrained_checkp
 (backbone, projector).
 """
 
-import json
-import os
-from pathlib import Path
 from typing import Dict, Tuple
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from solo.data.classification_dataloader import prepare_dataloaders, prepare_datasets, prepare_transforms
-from solo.methods import METHODS
 from solo.utils.knn import WeightedKNNClassifier
 
-import solo_plugins  # noqa: F401  (registers the methods)
+from solo_plugins.checkpoints import load_method
 from solo_plugins.commands._hydra import run_hydra
 from solo_plugins.data.transforms import custom_image_size
-
-
-def load_pretrained(checkpoint_dir: str):
-    """The method of a pretraining run directory (its args.json and last .ckpt)."""
-    directory = Path(checkpoint_dir)
-    checkpoints = sorted(directory.glob("*.ckpt"), key=os.path.getmtime)
-    if not checkpoints:
-        raise FileNotFoundError(f"pretrained_checkpoint_dir {directory} holds no .ckpt file")
-    cfg = OmegaConf.create(json.loads((directory / "args.json").read_text()))
-    model = METHODS[cfg.method](cfg)
-    state = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["state_dict"]
-    model.load_state_dict(state, strict=False)
-    return model.eval(), cfg
 
 
 @torch.no_grad()
@@ -51,7 +34,7 @@ def extract(loader, model, device) -> Tuple[Dict[str, torch.Tensor], torch.Tenso
 
 def knn_eval(cfg: DictConfig):
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, _ = load_pretrained(cfg.pretrained_checkpoint_dir)
+    model, _ = load_method(cfg.pretrained_checkpoint_dir)
     model.to(device)
     with custom_image_size(cfg.data.get("image_size")):
         _, transform = prepare_transforms(cfg.data.dataset)

@@ -8,9 +8,6 @@ checkpoint whose backbone keys do not all match the backbone is an error, not a 
 partial load.
 """
 
-import logging
-from typing import Dict
-
 import torch
 import torch.nn as nn
 from lightning.pytorch import seed_everything
@@ -22,6 +19,7 @@ from solo.methods.linear import LinearModel
 from solo.utils.misc import make_contiguous
 
 import solo_plugins  # noqa: F401  (registers the backbone)
+from solo_plugins.checkpoints import load_backbone
 from solo_plugins.commands._hydra import run_hydra
 from solo_plugins.commands._trainer import build_trainer, resume_point
 from solo_plugins.data.transforms import custom_image_size
@@ -36,21 +34,6 @@ def build_backbone(cfg: DictConfig) -> nn.Module:
             backbone.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=2, bias=False)
             backbone.maxpool = nn.Identity()
     return backbone
-
-
-def backbone_state(checkpoint_path: str) -> Dict[str, torch.Tensor]:
-    """The ``backbone.*`` entries of a pretraining checkpoint, prefix stripped."""
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)["state_dict"]
-    return {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
-
-
-def load_backbone(backbone: nn.Module, checkpoint_path: str) -> None:
-    missing, unexpected = backbone.load_state_dict(backbone_state(checkpoint_path), strict=False)
-    if missing or unexpected:
-        raise RuntimeError(
-            f"{checkpoint_path} does not fit backbone: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
-    logging.info("Loaded %s", checkpoint_path)
 
 
 def linear_eval(cfg: DictConfig):

@@ -1,51 +1,53 @@
-"""The comparison harness: pretraining + linear evaluation + representation metrics over
-methods x batch sizes x seeds, resumable, with a table and the paper's plots.
+"""The comparison harness: methods (and their hyperparameter variants) x batch sizes x
+seeds, each pretrained, then evaluated on frozen backbone features by a converged
+logistic-regression probe, a weighted kNN probe and solo-learn's linear evaluation, next to
+reference rows (the untrained network, the raw pixels); resumable.
 
     solo-plugins-sweep --config-path configs/sweep --config-name digits.yaml [overrides]
 
 Every run is built from the shipped configs ``<config_dir>/pretrain/<dataset>/<method>.yaml``
 and ``<config_dir>/linear/<dataset>/linear.yaml`` plus the sweep's overrides. Finished runs
 are rows of ``<out_dir>/results.csv`` and are skipped when the sweep is started again; a
-run interrupted mid-pretraining is continued by solo-learn's auto-resume.
+run interrupted mid-pretraining is continued by solo-learn's auto-resume, after any
+unreadable checkpoint has been set aside. Tables and plots: ``solo_plugins.analysis``.
 """
 
-import csv
+import json
 import os
-import statistics
 import time
+from dataclasses import dataclass
 from typing import Dict, List
 
 from omegaconf import DictConfig, OmegaConf
 
+from solo_plugins._version import __version__, source_commit
+from solo_plugins.analysis.plots import (
+    plot_accuracy_vs_batch_size,
+    plot_hyperparameters,
+    plot_loss_vs_batch_size,
+    plot_metrics,
+)
+from solo_plugins.analysis.report import results_markdown
+from solo_plugins.analysis.results import add_row, read_rows, row_key
 from solo_plugins.commands._hydra import compose, run_hydra
 
-FIELDS = ["method", "batch_size", "seed", "val_acc1", "val_acc5", "pretrain_s", "linear_s"]
-METRICS = [
-    "z_alignment",
-    "z_uniformity",
-    "z_wasserstein_uniformity",
-    "feats_wasserstein_uniformity",
-    "z_effective_rank",
-    "feats_effective_rank",
-    "z_rank",
-    "feats_rank",
-]
 
+@dataclass(frozen=True)
+class Run:
+    method: str
+    batch_size: object  # int, or "" for a reference row
+    seed: int
+    variant: str = ""  # "key=value" of method_kwargs, "" for the config as shipped
 
-def _read_results(path: str) -> List[Dict[str, str]]:
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return list(csv.DictReader(f))
+    @property
+    def run_id(self) -> str:
+        variant = f"-{self.variant.replace('=', '')}" if self.variant else ""
+        size = f"-b{self.batch_size}" if self.batch_size != "" else ""
+        return f"{self.method}{variant}{size}-s{self.seed}"
 
-
-def _append(path: str, row: Dict) -> None:
-    new = not os.path.exists(path)
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS + METRICS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    @property
+    def key(self):
+        return row_key({"method": self.method, "variant": self.variant, "batch_size": self.batch_size, "seed": self.seed})
 
 
 def _data_overrides(cfg: DictConfig) -> List[str]:
@@ -55,213 +57,161 @@ def _data_overrides(cfg: DictConfig) -> List[str]:
     return [f"data.train_path={root}/train", f"data.val_path={root}/val"]
 
 
-def run_one(cfg: DictConfig, method: str, batch_size: int, seed: int) -> Dict:
-    from solo_plugins.commands.linear import linear_eval
-    from solo_plugins.commands.metrics import checkpoint_metrics
-    from solo_plugins.commands.pretrain import pretrain
-
-    run_id = f"{method}-b{batch_size}-s{seed}"
-    ckpt_dir = os.path.abspath(os.path.join(cfg.out_dir, "runs", run_id))
-    pre = compose(
+def _pretrain_config(cfg: DictConfig, method: str, batch_size: int, seed: int, run_id: str, variant: str = ""):
+    return compose(
         os.path.join(cfg.config_dir, "pretrain", cfg.dataset),
         f"{method}.yaml",
         [
             f"name={run_id}",
             f"optimizer.batch_size={batch_size}",
             f"+seed={seed}",
-            f"checkpoint.dir={ckpt_dir}",
+            f"checkpoint.dir={os.path.join(os.path.abspath(cfg.out_dir), 'runs', run_id)}",
             "auto_resume.enabled=True",
             *_data_overrides(cfg),
             *cfg.get("pretrain_overrides", []),
+            *([f"method_kwargs.{variant}"] if variant else []),
         ],
     )
-    start = time.time()
-    checkpoint = pretrain(pre)
-    pretrain_s = time.time() - start
+
+
+def _linear(cfg: DictConfig, checkpoint: str, seed: int) -> Dict:
+    from solo_plugins.commands.linear import linear_eval
 
     lin = compose(
         os.path.join(cfg.config_dir, "linear", cfg.dataset),
         "linear.yaml",
-        [
-            f"pretrained_feature_extractor='{checkpoint}'",
-            f"+seed={seed}",
-            *_data_overrides(cfg),
-            *cfg.get("linear_overrides", []),
-        ],
+        [f"pretrained_feature_extractor='{checkpoint}'", f"+seed={seed}", *_data_overrides(cfg),
+         *cfg.get("linear_overrides", []),
+         f"checkpoint.dir={os.path.join(os.path.dirname(checkpoint), 'linear')}"],
     )
     start = time.time()
     final = linear_eval(lin)
-    linear_s = time.time() - start
+    return {"linear_acc1": final.get("val_acc1"), "linear_acc5": final.get("val_acc5"),
+            "linear_s": round(time.time() - start, 1)}
 
-    data = OmegaConf.create({"dataset": pre.data.dataset, **_paths(pre)})
-    metrics = checkpoint_metrics(os.path.dirname(checkpoint), data, cfg.get("metrics_samples", 1024), seed=seed)
+
+def _evaluate(cfg: DictConfig, checkpoint: str, data: DictConfig, seed: int) -> Dict:
+    from solo_plugins.evaluation import evaluate_checkpoint
+
+    start = time.time()
+    scores = evaluate_checkpoint(checkpoint, seed=seed, data=data, metrics_samples=cfg.get("metrics_samples", 1024))
+    return {**scores, "eval_s": round(time.time() - start, 1)}
+
+
+def _provenance(cfg: DictConfig, config: str, checkpoint: str = "") -> Dict:
     return {
-        "method": method,
-        "batch_size": batch_size,
-        "seed": seed,
-        "val_acc1": final.get("val_acc1"),
-        "val_acc5": final.get("val_acc5"),
-        "pretrain_s": round(pretrain_s, 1),
-        "linear_s": round(linear_s, 1),
-        **{k: metrics[k] for k in METRICS},
+        "config": config,
+        "checkpoint": os.path.relpath(checkpoint, os.path.abspath(cfg.out_dir)) if checkpoint else "",
+        "version": __version__,
+        "commit": source_commit(),
     }
 
 
-def _paths(pre: DictConfig) -> Dict:
-    out = {"train_path": pre.data.train_path, "val_path": pre.data.val_path}
-    if pre.data.get("image_size") is not None:
-        out["image_size"] = pre.data.image_size
-    return out
+def run_method(cfg: DictConfig, run: Run) -> Dict:
+    from solo_plugins.checkpoints import set_aside_unreadable
+    from solo_plugins.commands.pretrain import pretrain
+
+    pre = _pretrain_config(cfg, run.method, run.batch_size, run.seed, run.run_id, run.variant)
+    set_aside_unreadable(pre.checkpoint.dir)
+    loss_kwargs = {k: v for k, v in OmegaConf.to_container(pre.method_kwargs).items() if not k.startswith("proj")}
+    start = time.time()
+    checkpoint = pretrain(pre.copy())
+    pretrain_s = round(time.time() - start, 1)
+    row = {"method": run.method, "variant": run.variant, "batch_size": run.batch_size, "seed": run.seed,
+           "loss_kwargs": json.dumps(loss_kwargs, sort_keys=True), "pretrain_s": pretrain_s}
+    if cfg.get("linear_eval", True):
+        row.update(_linear(cfg, checkpoint, run.seed))
+    row.update(_evaluate(cfg, checkpoint, pre.data, run.seed))
+    config = f"{cfg.dataset}/{run.method}.yaml" + (f" method_kwargs.{run.variant}" if run.variant else "")
+    row.update(_provenance(cfg, config, checkpoint))
+    return row
 
 
-_BASELINES_FIRST = ("simclr", "dcl", "dclw", "dhel", "kcl")
+def run_reference(cfg: DictConfig, run: Run) -> Dict:
+    """``random-init``: the first method's network, untrained, through every probe;
+    ``pixels``: the probes on the evaluation images themselves."""
+    from solo_plugins.evaluation import evaluate_pixels, save_untrained
+
+    base = cfg.methods[0]
+    pre = _pretrain_config(cfg, base, 2, run.seed, run.run_id)
+    row = {"method": run.method, "variant": "", "batch_size": "", "seed": run.seed}
+    if run.method == "pixels":
+        start = time.time()
+        row.update(evaluate_pixels(pre.data, seed=run.seed), eval_s=round(time.time() - start, 1))
+        row.update(_provenance(cfg, f"{cfg.dataset} pixels"))
+        return row
+    checkpoint = save_untrained(pre, pre.checkpoint.dir, run.seed)
+    if cfg.get("linear_eval", True):
+        row.update(_linear(cfg, checkpoint, run.seed))
+    row.update(_evaluate(cfg, checkpoint, pre.data, run.seed))
+    row.update(_provenance(cfg, f"{cfg.dataset}/{base}.yaml untrained", checkpoint))
+    return row
 
 
-def _methods_in_order(rows: List[Dict[str, str]]) -> List[str]:
-    """The baselines first, then the paper's methods, then anything else by name."""
-    rank = {m: i for i, m in enumerate(_BASELINES_FIRST)}
-    return sorted({r["method"] for r in rows}, key=lambda m: (rank.get(m, len(rank)), m))
+def _default_of(cfg: DictConfig, method: str, key: str):
+    pre = compose(os.path.join(cfg.config_dir, "pretrain", cfg.dataset), f"{method}.yaml", [])
+    return OmegaConf.select(pre, f"method_kwargs.{key}")
 
 
-def _mean_std(values: List[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+def plan(cfg: DictConfig) -> List[Run]:
+    """Reference rows first (once per seed), then methods x batch sizes x seeds, then each
+    method's variants (``variants: {method: {key: [values]}}``), skipping a variant equal to
+    the shipped setting."""
+    runs = []
+    if cfg.get("reference_rows", True):
+        runs += [Run(ref, "", int(s)) for s in cfg.seeds for ref in ("random-init", "pixels")]
+    runs += [Run(m, int(b), int(s)) for s in cfg.seeds for b in cfg.batch_sizes for m in cfg.methods]
+    variants = cfg.get("variants") or {}
+    for method, settings in variants.items():
+        for key, values in settings.items():
+            shipped = _default_of(cfg, method, key)
+            for value in values:
+                if shipped is not None and float(value) == float(shipped):
+                    continue
+                for s in cfg.get("variant_seeds") or cfg.seeds:
+                    for b in cfg.get("variant_batch_sizes") or cfg.batch_sizes:
+                        runs.append(Run(method, int(b), int(s), f"{key}={value}"))
+    return runs
 
 
-def summarize(rows: List[Dict[str, str]], out_dir: str) -> str:
-    """results.md: linear top-1 per method and batch size (mean ± std over seeds), then
-    the metrics per method at the largest batch size."""
-    methods = _methods_in_order(rows)
-    sizes = sorted({int(r["batch_size"]) for r in rows})
-    seeds = sorted({r["seed"] for r in rows})
-    lines = [f"Linear-evaluation top-1 (%), mean ± std over seeds {', '.join(seeds)}", ""]
-    lines.append("| method | " + " | ".join(f"batch {b}" for b in sizes) + " |")
-    lines.append("|---|" + "---|" * len(sizes))
-    for m in methods:
-        cells = []
-        for b in sizes:
-            vals = [float(r["val_acc1"]) for r in rows if r["method"] == m and int(r["batch_size"]) == b]
-            cells.append(_mean_std(vals) if vals else "")
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    lines += ["", f"Representation metrics on validation images (batch {sizes[-1]}; z = projections, feats = backbone)", ""]
-    lines.append("| method | " + " | ".join(METRICS) + " |")
-    lines.append("|---|" + "---|" * len(METRICS))
-    for m in methods:
-        sel = [r for r in rows if r["method"] == m and int(r["batch_size"]) == sizes[-1]]
-        if sel:
-            lines.append(f"| {m} | " + " | ".join(_mean_std([float(r[k]) for r in sel]) for k in METRICS) + " |")
-    text = "\n".join(lines) + "\n"
+def report(rows: List[Dict], out_dir: str, loss_vs_batch_size: bool = True) -> str:
+    table = results_markdown(rows)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
-        f.write(text)
-    return text
+        f.write(table)
+    plot_accuracy_vs_batch_size(rows, out_dir)
+    plot_metrics(rows, out_dir)
+    if any(r.get("variant") for r in rows):
+        plot_hyperparameters(rows, out_dir)
+    if loss_vs_batch_size:
+        plot_loss_vs_batch_size(out_dir)
+    return table
 
 
-def plot(rows: List[Dict[str, str]], out_dir: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    methods = _methods_in_order(rows)
-    sizes = sorted({int(r["batch_size"]) for r in rows})
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for m in methods:
-        means, errs = [], []
-        for b in sizes:
-            vals = [float(r["val_acc1"]) for r in rows if r["method"] == m and int(r["batch_size"]) == b]
-            means.append(statistics.mean(vals) if vals else float("nan"))
-            errs.append(statistics.stdev(vals) if len(vals) > 1 else 0)
-        ax.errorbar(sizes, means, yerr=errs, marker="o", capsize=3, label=m)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [str(b) for b in sizes])
-    ax.set_xlabel("batch size")
-    ax.set_ylabel("linear eval top-1 (%)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "accuracy_vs_batch_size.png"), dpi=120)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6))
-    for ax, metric in zip(axes.flat, METRICS):
-        for i, m in enumerate(methods):
-            for j, b in enumerate(sizes):
-                vals = [float(r[metric]) for r in rows if r["method"] == m and int(r["batch_size"]) == b]
-                if vals:
-                    ax.bar(i * (len(sizes) + 1) + j, statistics.mean(vals), color=f"C{j}",
-                           label=f"batch {b}" if i == 0 else None)
-        ax.set_xticks([i * (len(sizes) + 1) + (len(sizes) - 1) / 2 for i in range(len(methods))], methods)
-        ax.set_title(metric, fontsize=9)
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "metrics.png"), dpi=120)
-    plt.close(fig)
-
-
-def plot_loss_vs_batch_size(out_dir: str, dim: int = 64, n: int = 4096, sizes=(8, 16, 32, 64, 128, 256, 512)) -> None:
-    """Expected loss against batch size on fixed synthetic embeddings: points uniform on
-    the sphere, each positive a noisy copy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import torch
-
-    from solo_plugins.analysis.loss_vs_batch_size import expected_loss_by_batch_size
-
-    gen = torch.Generator().manual_seed(0)
-    z1 = torch.randn(n, dim, generator=gen)
-    z2 = z1 + 0.5 * torch.randn(n, dim, generator=gen)
-    curves = expected_loss_by_batch_size(z1, z2, sizes)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name, by_size in curves.items():
-        ys = [by_size[b][0] for b in sizes]
-        ax.errorbar(sizes, [y - ys[0] for y in ys], yerr=[by_size[b][1] for b in sizes], marker="o",
-                    capsize=3, label=name)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("batch size")
-    ax.set_ylabel(f"E[loss] - E[loss at batch {sizes[0]}]")
-    ax.set_title("Expected loss on fixed embeddings")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "loss_vs_batch_size.png"), dpi=120)
-    plt.close(fig)
-    with open(os.path.join(out_dir, "loss_vs_batch_size.csv"), "w") as f:
-        f.write("loss,batch_size,mean,stderr\n")
-        for name, by_size in curves.items():
-            for b, (mean, err) in by_size.items():
-                f.write(f"{name},{b},{mean:.6f},{err:.6f}\n")
+def _summary(row: Dict) -> str:
+    parts = [f"{k} {float(row[k]):.2f}" for k in ("probe_acc1", "knn_acc1", "linear_acc1") if row.get(k) not in (None, "")]
+    return ", ".join(parts)
 
 
 def sweep(cfg: DictConfig) -> str:
     os.makedirs(cfg.out_dir, exist_ok=True)
     results = os.path.join(cfg.out_dir, "results.csv")
-    grid = [(m, int(b), int(s)) for s in cfg.seeds for b in cfg.batch_sizes for m in cfg.methods]
-    done = {(r["method"], int(r["batch_size"]), int(r["seed"])) for r in _read_results(results)}
+    runs = plan(cfg)
+    done = {row_key(r) for r in read_rows(results)}
+    todo = [r for r in runs if r.key not in done]
+    print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already in {results}", flush=True)
     started = time.time()
-    todo = [g for g in grid if g not in done]
-    print(f"sweep: {len(grid)} runs, {len(grid) - len(todo)} already in {results}", flush=True)
-    for k, (method, batch_size, seed) in enumerate(todo, 1):
-        print(f"[{len(grid) - len(todo) + k}/{len(grid)}] {method} batch {batch_size} seed {seed} ...", flush=True)
+    for k, run in enumerate(todo, 1):
+        n = len(runs) - len(todo) + k
+        print(f"[{n}/{len(runs)}] {run.run_id} ...", flush=True)
         t0 = time.time()
-        row = run_one(cfg, method, batch_size, seed)
-        _append(results, row)
+        row = run_reference(cfg, run) if run.batch_size == "" else run_method(cfg, run)
+        add_row(results, row)
         spent = time.time() - started
-        eta = spent / k * (len(todo) - k)
-        print(
-            f"[{len(grid) - len(todo) + k}/{len(grid)}] {method} batch {batch_size} seed {seed}: "
-            f"top-1 {row['val_acc1']:.2f} in {time.time() - t0:.0f}s; elapsed {spent:.0f}s, "
-            f"about {eta:.0f}s left",
-            flush=True,
-        )
-    rows = [r for r in _read_results(results) if (r["method"], int(r["batch_size"]), int(r["seed"])) in set(grid)]
-    table = summarize(rows, cfg.out_dir)
-    plot(rows, cfg.out_dir)
-    if cfg.get("loss_vs_batch_size", True):
-        plot_loss_vs_batch_size(cfg.out_dir)
+        print(f"[{n}/{len(runs)}] {run.run_id}: {_summary(row)} in {time.time() - t0:.0f}s; "
+              f"elapsed {spent:.0f}s, about {spent / k * (len(todo) - k):.0f}s left", flush=True)
+    keys = {r.key for r in runs}
+    rows = [r for r in read_rows(results) if row_key(r) in keys]
+    table = report(rows, cfg.out_dir, cfg.get("loss_vs_batch_size", True))
     print(table)
     print(f"wrote {cfg.out_dir}/results.csv, results.md and PNG plots")
     return table

@@ -24,6 +24,7 @@ def dcl_loss_terms(
     z2: torch.Tensor,
     temperature: float = 0.1,
     weight_sigma: Optional[float] = None,
+    weight_grad: bool = False,
 ) -> LossTerms:
     """DCL (or DCLW) with its alignment and uniformity parts; see :func:`dcl_loss_func`."""
     check_pair(z1, z2)
@@ -40,7 +41,7 @@ def dcl_loss_terms(
     similarity = (x * y).sum(dim=1)
     positive = similarity / temperature
     if weight_sigma is not None:
-        with torch.no_grad():
+        with torch.set_grad_enabled(weight_grad and torch.is_grad_enabled()):
             all_similarities = (x_all * y_all).sum(dim=1)
             # 2 - exp(s_i/σ) / mean_k exp(s_k/σ), in log space: no overflow for small σ.
             log_mean = torch.logsumexp(all_similarities / weight_sigma, 0) - math.log(n_global)
@@ -55,6 +56,7 @@ def dcl_loss_func(
     z2: torch.Tensor,
     temperature: float = 0.1,
     weight_sigma: Optional[float] = None,
+    weight_grad: bool = False,
 ) -> torch.Tensor:
     """Decoupled Contrastive Learning loss, and its weighted form DCLW.
 
@@ -65,13 +67,15 @@ def dcl_loss_func(
     The positive pair is removed from the denominator. With ``weight_sigma=None`` (DCL)
     w_i = 1; with ``weight_sigma=σ`` (DCLW)
     w_i = 2 - exp(s(x_i, y_i)/σ) / mean_k exp(s(x_k, y_k)/σ), the mean over the whole
-    (global) batch, with no gradient through w.
+    (global) batch. By default no gradient flows through w, as in lightly's DCLWLoss;
+    ``weight_grad=True`` lets it flow, as the reference code of Yeh et al. does.
 
     Args:
         z1: (N, D) projections of the first views.
         z2: (N, D) projections of the second views; row i pairs with row i of z1.
         temperature: τ > 0.
         weight_sigma: σ > 0 for DCLW (the paper uses 0.5), None for DCL.
+        weight_grad: differentiate through the DCLW weights w (default False).
 
     Returns:
         A scalar float32 tensor.
@@ -85,7 +89,7 @@ def dcl_loss_func(
         Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022.
         https://arxiv.org/abs/2110.06848
     """
-    return dcl_loss_terms(z1, z2, temperature, weight_sigma).loss
+    return dcl_loss_terms(z1, z2, temperature, weight_sigma, weight_grad).loss
 
 
 class DCLLoss(torch.nn.Module):
@@ -100,12 +104,12 @@ class DCLLoss(torch.nn.Module):
     Reference: Yeh et al., ECCV 2022, https://arxiv.org/abs/2110.06848
     """
 
-    def __init__(self, temperature: float = 0.1, weight_sigma: Optional[float] = None):
+    def __init__(self, temperature: float = 0.1, weight_sigma: Optional[float] = None, weight_grad: bool = False):
         super().__init__()
         check_positive("temperature", temperature)
         if weight_sigma is not None:
             check_positive("weight_sigma", weight_sigma)
-        self.temperature, self.weight_sigma = temperature, weight_sigma
+        self.temperature, self.weight_sigma, self.weight_grad = temperature, weight_sigma, weight_grad
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return dcl_loss_func(z1, z2, self.temperature, self.weight_sigma)
+        return dcl_loss_func(z1, z2, self.temperature, self.weight_sigma, self.weight_grad)

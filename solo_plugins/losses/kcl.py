@@ -16,12 +16,13 @@ from solo_plugins.losses._common import (
 
 KERNELS = ("gaussian", "log", "imq", "riesz", "gaussian_riesz")
 
-#: Squared distances are floored at this value inside the Riesz kernel. On the unit sphere
-#: a float32 Gram matrix gives d² = 2 - 2<a, b> only to about 1e-7, so pairs closer than
-#: d = 1e-3 are indistinguishable from coinciding ones anyway. The floor keeps d^(-s) and
-#: its gradient finite when two embeddings coincide (collapse, common at initialisation):
-#: such a pair contributes at most RIESZ_EPS^(-s/2) and no gradient. Pairs farther apart
-#: than 1e-3 are computed exactly.
+#: Below this squared distance the Riesz kernel sees a smooth floor instead of d². On the
+#: unit sphere a float32 Gram matrix gives d² = 2 - 2<a, b> only to about 1e-7, so the
+#: Riesz kernels compute d² from differences, and d^(-s) would be infinite for coinciding
+#: embeddings (collapse, common at initialisation). The floor g(x) = (x² + ε²) / (2ε) for
+#: x < ε (x itself above) is continuous with its slope at ε: a pair contributes at most
+#: (ε/2)^(-s/2), and nearly coinciding pairs keep a gradient that pushes them apart
+#: (slope x/ε), where a hard max would give none. Pairs with d² >= ε are computed exactly.
 RIESZ_EPS = 1e-6
 
 # Squared distance written on the self-pairs before the kernel is applied: the largest
@@ -43,10 +44,14 @@ def _imq(t: float) -> _Kernel:
     return lambda d2: t * torch.rsqrt(t * t + d2)
 
 
+def smooth_floor(d2: torch.Tensor, eps: float = RIESZ_EPS) -> torch.Tensor:
+    """d² above ``eps``; below it (d²² + eps²) / (2 eps), which meets it with equal slope."""
+    return torch.where(d2 < eps, (d2.square() + eps * eps) / (2 * eps), d2)
+
+
 def _riesz(s: float) -> _Kernel:
-    if s > 0:
-        return lambda d2: d2.clamp_min(RIESZ_EPS).pow(-s / 2)
-    return lambda d2: -d2.clamp_min(RIESZ_EPS).pow(-s / 2)
+    sign = 1.0 if s > 0 else -1.0
+    return lambda d2: sign * smooth_floor(d2).pow(-s / 2)
 
 
 def kernels(kernel: str, t: float) -> Tuple[_Kernel, _Kernel]:
@@ -68,9 +73,14 @@ def kernels(kernel: str, t: float) -> Tuple[_Kernel, _Kernel]:
     return table[kernel]
 
 
-def _mean_energy_to_others(local, everyone, offset: int, kernel: _Kernel) -> torch.Tensor:
-    """(1/(N-1)) Σ_{j≠i} K(|local_i - everyone_j|²), one value per local row."""
-    d2 = (2 - 2 * (local @ everyone.T)).clamp_min(0)
+def _mean_energy_to_others(local, everyone, offset: int, kernel: _Kernel, exact_d2: bool = False) -> torch.Tensor:
+    """(1/(N-1)) Σ_{j≠i} K(|local_i - everyone_j|²), one value per local row. With
+    ``exact_d2`` the distances come from differences, not from the Gram matrix, so that
+    nearly coinciding points keep their (tiny) distance."""
+    if exact_d2:
+        d2 = torch.cdist(local, everyone, compute_mode="donot_use_mm_for_euclid_dist").square()
+    else:
+        d2 = (2 - 2 * (local @ everyone.T)).clamp_min(0)
     mask_self(d2, offset, _SELF_D2)
     self_energy = kernel(d2.new_tensor(_SELF_D2))
     return (kernel(d2).sum(dim=1) - self_energy) / (everyone.shape[0] - 1)
@@ -106,8 +116,9 @@ def kcl_loss_terms(
         energy = _mean_gaussian_energy_to_others(x, x_all, offset, t)
         energy = energy + _mean_gaussian_energy_to_others(y, y_all, offset, t)
     else:
-        energy = _mean_energy_to_others(x, x_all, offset, energy_kernel)
-        energy = energy + _mean_energy_to_others(y, y_all, offset, energy_kernel)
+        exact = kernel in ("riesz", "gaussian_riesz")
+        energy = _mean_energy_to_others(x, x_all, offset, energy_kernel, exact)
+        energy = energy + _mean_energy_to_others(y, y_all, offset, energy_kernel, exact)
     return terms(alignment, gamma * global_mean(energy, n_global))
 
 

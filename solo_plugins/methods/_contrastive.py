@@ -1,7 +1,7 @@
 """What DHEL, KCL, DCL and DCLW share as solo-learn methods: a projector on the backbone
 and a two-view loss whose alignment and uniformity parts are logged separately."""
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import omegaconf
 import torch
@@ -10,38 +10,59 @@ from solo.methods.base import BaseMethod
 from solo.utils.misc import omegaconf_select
 
 from solo_plugins.losses import LossTerms
-from solo_plugins.methods.config import ConfigError, require_int, require_bool
+from solo_plugins.methods.config import ConfigError, require_choice, require_int
+
+PROJECTORS = ("mlp", "mlp_bn", "paper")
 
 
-def build_projector(features_dim: int, hidden_dim: int, output_dim: int, batchnorm: bool) -> nn.Module:
-    """Linear-ReLU-Linear as solo-learn's SimCLR, or Linear-BN-ReLU-Linear as the paper's
-    codebase (``proj_batchnorm: True``)."""
-    if batchnorm:
-        return nn.Sequential(
-            nn.Linear(features_dim, hidden_dim, bias=False),
-            nn.BatchNorm1d(hidden_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, output_dim),
-        )
-    return nn.Sequential(nn.Linear(features_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, output_dim))
+class BatchNorm1dNoBias(nn.BatchNorm1d):
+    """BatchNorm1d whose shift stays at zero (the last layer of the paper codebase's head)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bias.requires_grad_(False)
+
+
+def build_projector(features_dim: int, hidden_dim: int, output_dim: int, kind: str) -> nn.Module:
+    """The projection head.
+
+    - ``mlp``: Linear-ReLU-Linear, solo-learn's SimCLR head.
+    - ``mlp_bn``: Linear(no bias)-BN-ReLU-Linear.
+    - ``paper``: Linear(no bias)-BN-ReLU-Linear(no bias)-BN(frozen zero bias), the head of
+      AndrewAtanov/simclr-pytorch, the codebase of the paper's experiments.
+    """
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(features_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, output_dim))
+    head = [
+        nn.Linear(features_dim, hidden_dim, bias=False),
+        nn.BatchNorm1d(hidden_dim),
+        nn.ReLU(inplace=True),
+    ]
+    if kind == "mlp_bn":
+        return nn.Sequential(*head, nn.Linear(hidden_dim, output_dim))
+    if kind == "paper":
+        return nn.Sequential(*head, nn.Linear(hidden_dim, output_dim, bias=False), BatchNorm1dNoBias(output_dim))
+    raise ValueError(f"projector must be one of {', '.join(PROJECTORS)}; got {kind!r}")
 
 
 class TwoViewContrastiveMethod(BaseMethod):
     """Base for methods whose loss compares the two large crops' projections.
 
-    Subclasses set ``loss_name`` and ``uniformity_name`` and implement
+    Subclasses set ``loss_name``, ``uniformity_name`` and ``loss_kwargs`` (the
+    ``method_kwargs`` keys that belong to the loss; everything else is shared) and implement
     :meth:`contrastive_terms` and a static ``add_and_assert_specific_cfg`` that calls this
     class's one.
     """
 
     loss_name: str = "contrastive"
     uniformity_name: str = "uniformity"
+    loss_kwargs: Tuple[str, ...] = ()
 
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)
         kwargs = cfg.method_kwargs
         self.projector = build_projector(
-            self.features_dim, kwargs.proj_hidden_dim, kwargs.proj_output_dim, kwargs.proj_batchnorm
+            self.features_dim, kwargs.proj_hidden_dim, kwargs.proj_output_dim, kwargs.projector
         )
 
     @staticmethod
@@ -49,8 +70,19 @@ class TwoViewContrastiveMethod(BaseMethod):
         cfg = BaseMethod.add_and_assert_specific_cfg(cfg)
         require_int(cfg, "method_kwargs.proj_hidden_dim", minimum=1)
         require_int(cfg, "method_kwargs.proj_output_dim", minimum=1)
-        cfg.method_kwargs.proj_batchnorm = omegaconf_select(cfg, "method_kwargs.proj_batchnorm", False)
-        require_bool(cfg, "method_kwargs.proj_batchnorm")
+        batch_size = omegaconf_select(cfg, "optimizer.batch_size", None)
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 2):
+            raise ConfigError(
+                f"optimizer.batch_size must be an integer >= 2 (per device): a contrastive loss needs "
+                f"negatives and the projector's BatchNorm needs 2 samples; got {batch_size!r}"
+            )
+        if omegaconf_select(cfg, "method_kwargs.proj_batchnorm", None) is not None:
+            raise ConfigError(
+                "method_kwargs.proj_batchnorm was replaced by method_kwargs.projector: "
+                f"one of {', '.join(PROJECTORS)} (proj_batchnorm: True was mlp_bn)"
+            )
+        cfg.method_kwargs.projector = omegaconf_select(cfg, "method_kwargs.projector", "mlp")
+        require_choice(cfg, "method_kwargs.projector", PROJECTORS)
         large = omegaconf_select(cfg, "data.num_large_crops", 2)
         small = omegaconf_select(cfg, "data.num_small_crops", 0)
         if large != 2 or small != 0:

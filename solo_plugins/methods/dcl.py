@@ -12,11 +12,13 @@ class DCL(TwoViewContrastiveMethod):
         method_kwargs:
             proj_hidden_dim (int): hidden units of the projector.
             proj_output_dim (int): dimension of the projections.
-            proj_batchnorm (bool): Linear-BN-ReLU-Linear projector. Defaults to False.
+            projector (str): mlp (solo's SimCLR head), mlp_bn or paper (the paper
+                codebase's head, BatchNorm last). Defaults to mlp.
             temperature (float): τ > 0. Defaults to 0.1.
     """
 
     loss_name = "dcl"
+    loss_kwargs = ("temperature",)
     weight_sigma = None
 
     def __init__(self, cfg: omegaconf.DictConfig):

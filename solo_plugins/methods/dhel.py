@@ -12,12 +12,14 @@ class DHEL(TwoViewContrastiveMethod):
         method_kwargs:
             proj_hidden_dim (int): hidden units of the projector.
             proj_output_dim (int): dimension of the projections.
-            proj_batchnorm (bool): Linear-BN-ReLU-Linear projector. Defaults to False.
+            projector (str): mlp (solo's SimCLR head), mlp_bn or paper (the paper
+                codebase's head, BatchNorm last). Defaults to mlp.
             temperature (float): τ > 0. Defaults to 0.3 (the official default).
             include_augs (bool): also spread the second view. Defaults to True.
     """
 
     loss_name = "dhel"
+    loss_kwargs = ("temperature", "include_augs")
     uniformity_name = "uniformity"
 
     def __init__(self, cfg: omegaconf.DictConfig):

@@ -12,13 +12,15 @@ class KCL(TwoViewContrastiveMethod):
         method_kwargs:
             proj_hidden_dim (int): hidden units of the projector.
             proj_output_dim (int): dimension of the projections.
-            proj_batchnorm (bool): Linear-BN-ReLU-Linear projector. Defaults to False.
+            projector (str): mlp (solo's SimCLR head), mlp_bn or paper (the paper
+                codebase's head, BatchNorm last). Defaults to mlp.
             kernel (str): gaussian, log, imq, riesz or gaussian_riesz. Defaults to gaussian.
             t (float): the kernel's parameter (> 0; the Riesz exponent s ≠ 0). Defaults to 2.
             gamma (float): γ >= 0, weight of the energy term. Defaults to 16.
     """
 
     loss_name = "kcl"
+    loss_kwargs = ("kernel", "t", "gamma")
     uniformity_name = "energy"
 
     def __init__(self, cfg: omegaconf.DictConfig):

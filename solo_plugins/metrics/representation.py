@@ -3,7 +3,7 @@ ICML 2020), the Wasserstein distance to uniformity (Koromilas et al., ICML 2024)
 effective rank (RankMe, Garrido et al., ICML 2023). Torch only; any device."""
 
 import math
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -91,11 +91,20 @@ def _centered(z: torch.Tensor) -> torch.Tensor:
     return z - z.mean(dim=0, keepdim=True)
 
 
-def rank(z: torch.Tensor, rtol: Optional[float] = None) -> int:
-    """Numerical rank of the (d, d) covariance of the embeddings (torch's default tolerance)."""
-    c = _centered(z)
+#: The official DHEL-KCL code's rank tolerance: ``np.linalg.matrix_rank(np.cov(z.T), tol=1e-5)``.
+RANK_TOL = 1e-5
+
+
+def rank(z: torch.Tensor, tol: float = RANK_TOL) -> int:
+    """Rank of the embeddings as the paper computes it: the number of singular values of
+    their (d, d) float64 covariance (normalized by n - 1, as ``np.cov``) above the absolute
+    tolerance ``tol`` (1e-5). It depends on the embeddings' scale, like the paper's."""
+    if z.dim() != 2:
+        raise ValueError(f"embeddings must be a 2-D tensor (n, d); got shape {tuple(z.shape)}")
+    c = z.detach().to(torch.float64)
+    c = c - c.mean(dim=0, keepdim=True)
     cov = c.T @ c / max(c.shape[0] - 1, 1)
-    return int(torch.linalg.matrix_rank(cov, rtol=rtol, hermitian=True))
+    return int((torch.linalg.svdvals(cov) > tol).sum())
 
 
 def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> float:
@@ -106,3 +115,16 @@ def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> float:
     s = torch.linalg.svdvals(z.to(torch.promote_types(z.dtype, torch.float32)))
     p = s / s.sum() + eps
     return float(torch.exp(-(p * torch.log(p)).sum()))
+
+
+def representation_metrics(feats: torch.Tensor, z: torch.Tensor, max_samples: int) -> Dict[str, float]:
+    """Uniformity, Wasserstein distance to uniformity, rank and effective rank of the first
+    ``max_samples`` rows of backbone features and projections, keyed ``feats_*`` / ``z_*``."""
+    out = {}
+    for name, emb in (("feats", feats), ("z", z)):
+        emb = emb[:max_samples]
+        out[f"{name}_uniformity"] = float(uniformity(emb))
+        out[f"{name}_wasserstein_uniformity"] = float(wasserstein_uniformity(emb))
+        out[f"{name}_rank"] = float(rank(emb))
+        out[f"{name}_effective_rank"] = effective_rank(emb)
+    return out

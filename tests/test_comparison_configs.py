@@ -1,0 +1,67 @@
+"""The shipped comparison differs in the loss alone: same network, projector, optimizer,
+scheduler, data and augmentations for infonce, dcl, dclw, dhel and kcl on every dataset."""
+
+import os
+
+import pytest
+from omegaconf import OmegaConf
+
+pytest.importorskip("solo.methods")
+
+from solo_plugins.methods import METHODS  # noqa: E402
+from tests.conftest import CONFIGS, compose  # noqa: E402
+
+COMPARED = ("infonce", "dcl", "dclw", "dhel", "kcl")
+DATASETS = sorted(os.listdir(os.path.join(CONFIGS, "pretrain")))
+PAPER_SETUPS = ("cifar10", "cifar100", "stl10", "imagenet100")
+
+
+def _shared_part(dataset: str, method: str) -> dict:
+    cfg = OmegaConf.to_container(compose("pretrain", dataset, f"{method}.yaml"), resolve=True)
+    assert cfg.pop("method") == method
+    cfg.pop("name")
+    for key in METHODS[method].loss_kwargs:
+        cfg["method_kwargs"].pop(key)
+    return cfg
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_compared_methods_differ_only_in_the_loss(dataset):
+    reference = _shared_part(dataset, COMPARED[0])
+    for method in COMPARED[1:]:
+        other = _shared_part(dataset, method)
+        assert other == reference, f"configs/pretrain/{dataset}/{method}.yaml differs from infonce beyond its loss"
+
+
+def test_the_parity_check_catches_a_difference(tmp_path):
+    """The comparison above fails when anything but the loss differs."""
+    cfg = compose("pretrain", "digits", "dhel.yaml", ["optimizer.lr=0.31"])
+    shared = OmegaConf.to_container(cfg, resolve=True)
+    shared.pop("method"), shared.pop("name")
+    for key in METHODS["dhel"].loss_kwargs:
+        shared["method_kwargs"].pop(key)
+    assert shared != _shared_part("digits", "infonce")
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_loss_keys_are_all_the_method_kwargs_that_differ(dataset):
+    """Every method_kwargs key outside the projector is declared as the loss's own."""
+    for method in COMPARED:
+        keys = set(compose("pretrain", dataset, f"{method}.yaml").method_kwargs)
+        assert keys - set(METHODS[method].loss_kwargs) == {"proj_hidden_dim", "proj_output_dim", "projector"}
+
+
+@pytest.mark.parametrize("dataset", PAPER_SETUPS)
+def test_paper_setups_use_the_paper_codebase_head_and_optimizer(dataset):
+    for method in COMPARED:
+        cfg = compose("pretrain", dataset, f"{method}.yaml")
+        assert cfg.method_kwargs.projector == "paper"
+        assert cfg.backbone.name == "resnet18" and cfg.max_epochs == 200
+        assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.weight_decay) == ("sgd", 1.0, 1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(CONFIGS, "sweep"))))
+def test_every_sweep_compares_the_fair_methods(name):
+    cfg = compose("sweep", "", name, [f"config_dir={CONFIGS}"])
+    assert cfg.methods[0] == "infonce" and set(cfg.methods) <= set(COMPARED) | {"simclr"}
+    assert {"infonce", "dcl", "dhel", "kcl"} <= set(cfg.methods)
