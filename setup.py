@@ -1,24 +1,40 @@
+import os
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 VERSION = re.search(r'__version__ = "([^"]+)"', open("solo_plugins/_version.py").read()).group(1)
 
-# Versions tested together on CPU (torch 2.14.1 / torchvision 0.29.1). solo-learn itself is
-# not on PyPI in a usable version: see README.md (it is installed from GitHub at 9187ea3).
+# What the package imports at run time. The tested versions are pinned in constraints.txt;
+# solo-learn itself is not on PyPI in a usable version (README.md: it is installed from
+# GitHub at 9187ea3, and brings lightning, torchmetrics < 0.12, wandb, timm, einops).
 INSTALL_REQUIRES = [
-    "torch>=2.1,<=2.14.1",
-    "torchvision>=0.16,<=0.29.1",
-    "lightning>=2.1.2,<=2.6.6",
-    "torchmetrics>=0.11.4,<0.12",
+    "torch>=2.1",
+    "torchvision>=0.16",
+    "lightning>=2.1.2",
     "omegaconf>=2.3,<2.4",
     "hydra-core>=1.3.2,<1.4",
-    "wandb>=0.16",
     "scipy>=1.11",
     "scikit-learn>=1.3",
     "matplotlib>=3.8",
     "numpy>=1.24",
+    "pillow>=9",
 ]
+
+
+class build_py_with_configs(build_py):
+    """Ships the repository's top-level configs/ inside the package as solo_plugins/configs,
+    so that an installed wheel has every YAML the commands name."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "solo_plugins", "configs")
+        if os.path.isdir("configs"):
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree("configs", target, ignore=shutil.ignore_patterns("__pycache__"))
+
 
 setup(
     name="solo-plugins",
@@ -28,13 +44,13 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     packages=find_packages(include=["solo_plugins", "solo_plugins.*"]),
-    include_package_data=True,
     python_requires=">=3.9",
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=7.4"],
         "dali": ["nvidia-dali-cuda120"],
     },
+    cmdclass={"build_py": build_py_with_configs},
     entry_points={
         "console_scripts": [
             "solo-plugins-pretrain=solo_plugins.commands.pretrain:main",

@@ -33,3 +33,56 @@ def test_import_registers_into_solo_learn_when_present():
     code = "import solo.methods, solo_plugins; assert {'dhel','kcl','dcl','dclw'} <= set(solo.methods.METHODS)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_wheel_ships_the_configs_and_runs_from_an_empty_directory(tmp_path):
+    """Build the wheel, install it into a fresh virtual environment next to solo-learn (the
+    environment's site-packages), then run a shipped config by name and the demo's first
+    run from an empty directory: everything lands under the folders given."""
+    import glob
+    import os
+    import zipfile
+
+    pytest = __import__("pytest")
+    pytest.importorskip("solo.methods")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(wheels), repo], check=True, capture_output=True, timeout=600)
+    (wheel,) = glob.glob(str(wheels / "solo_plugins-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "solo_plugins/configs/pretrain/cifar10/dhel.yaml" in names
+    assert "solo_plugins/configs/sweep/digits.yaml" in names and "solo_plugins/startup/sitecustomize.py" in names
+    assert sum(n.endswith(".yaml") for n in names) >= 60
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    bin_dir = venv / "bin"
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", wheel], check=True,
+                   capture_output=True, timeout=600)
+    where = subprocess.run([str(bin_dir / "python"), "-c", "import solo_plugins; print(solo_plugins.__file__)"],
+                           capture_output=True, text=True, timeout=300, check=True, cwd=tmp_path).stdout
+    assert where.strip().startswith(str(venv))
+
+    from solo_plugins.data.export import export_digits
+
+    data = export_digits(tmp_path / "data" / "digits")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env.pop("SOLO_PLUGINS_CONFIGS", None)
+    quick = ["max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=0", "optimizer.batch_size=32"]
+    run = subprocess.run(
+        [str(bin_dir / "solo-plugins-pretrain"), "--config-name", "digits/dhel", f"data.train_path={data}/train",
+         f"data.val_path={data}/val", f"checkpoint.dir={tmp_path}/trained", *quick],
+        cwd=empty, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert glob.glob(str(tmp_path / "trained" / "dhel" / "*" / "*.ckpt"))
+    run = subprocess.run(
+        [str(bin_dir / "solo-plugins-demo"), "methods=[infonce]", "batch_sizes=[32]", "reference_rows=false",
+         "linear_eval=false", "loss_vs_batch_size=false", "metrics_samples=64", f"out_dir={tmp_path}/demo",
+         f"data_root={tmp_path}/demo-data", "pretrain_overrides=['max_epochs=1','+limit_train_batches=2','+limit_val_batches=0']"],
+        cwd=empty, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "| infonce |" in run.stdout and (tmp_path / "demo" / "results.csv").exists()
+    assert os.listdir(empty) == []

@@ -21,8 +21,37 @@ def absolute_config_path(argv: List[str]) -> List[str]:
     return out
 
 
-def run_hydra(task: Callable[[DictConfig], object], argv: Optional[List[str]] = None) -> None:
-    sys.argv = [sys.argv[0]] + absolute_config_path(sys.argv[1:] if argv is None else argv)
+def with_shipped_config_path(argv: List[str], subdir: Optional[str]) -> List[str]:
+    """Without --config-path, a config of the shipped configs' ``subdir`` (pretrain, linear,
+    knn, sweep), named by its path below it: ``--config-name cifar10/dhel``."""
+    given = any(a in ("--config-path", "-cp") or a.startswith("--config-path=") for a in argv)
+    if given or subdir is None:
+        return list(argv)
+    from solo_plugins.shipped_configs import configs_dir
+
+    out, folder = list(argv), os.path.join(configs_dir(), subdir)
+    for i, arg in enumerate(out):
+        if arg in ("--config-name", "-cn") and i + 1 < len(out):
+            name_at, name = i + 1, out[i + 1]
+        elif arg.startswith("--config-name="):
+            name_at, name = i, arg.split("=", 1)[1]
+        else:
+            continue
+        # Hydra resolves a config's defaults (hydra/... overrides included) against its own
+        # folder, so the folder goes into --config-path and the last part stays the name.
+        head, tail = os.path.split(name)
+        folder = os.path.join(folder, head)
+        out[name_at] = tail if name_at == i + 1 else f"--config-name={tail}"
+        break
+    return ["--config-path", folder, *out]
+
+
+def run_hydra(task: Callable[[DictConfig], object], argv: Optional[List[str]] = None,
+              configs: Optional[str] = None) -> None:
+    """Runs ``task`` as a Hydra app on the command line's arguments; ``configs`` names the
+    shipped configs' folder used when no --config-path is given."""
+    args = with_shipped_config_path(sys.argv[1:] if argv is None else argv, configs)
+    sys.argv = [sys.argv[0]] + absolute_config_path(args)
     hydra.main(version_base="1.2", config_path=None)(task)()
 
 

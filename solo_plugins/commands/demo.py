@@ -12,28 +12,13 @@ from typing import List, Optional
 
 from solo_plugins.commands._hydra import compose
 from solo_plugins.data.export import export_digits
-
-
-def configs_dir() -> str:
-    """The shipped configs: $SOLO_PLUGINS_CONFIGS, the checkout's configs/ (editable
-    install), or ./configs."""
-    candidates = [
-        os.environ.get("SOLO_PLUGINS_CONFIGS"),
-        os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs"),
-        os.path.abspath("configs"),
-    ]
-    for path in candidates:
-        if path and os.path.isdir(os.path.join(path, "pretrain")):
-            return path
-    raise FileNotFoundError("configs/ not found: run from a solo-plugins checkout or set SOLO_PLUGINS_CONFIGS")
+from solo_plugins.shipped_configs import configs_dir
 
 
 def demo(overrides: Optional[List[str]] = None) -> str:
     from solo_plugins.commands.sweep import sweep
 
-    configs = configs_dir()
-    os.environ.setdefault("SOLO_PLUGINS_CONFIGS", configs)
-    cfg = compose(os.path.join(configs, "sweep"), "digits.yaml", list(overrides or []))
+    cfg = compose(os.path.join(configs_dir(), "sweep"), "digits.yaml", list(overrides or []))
     print(f"exporting scikit-learn digits to {export_digits(cfg.data_root)}", flush=True)
     return sweep(cfg)
 

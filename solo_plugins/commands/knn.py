@@ -70,7 +70,7 @@ def knn_eval(cfg: DictConfig):
 
 
 def main() -> None:
-    run_hydra(knn_eval)
+    run_hydra(knn_eval, configs="knn")
 
 
 if __name__ == "__main__":

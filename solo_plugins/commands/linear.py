@@ -84,7 +84,7 @@ def linear_eval(cfg: DictConfig):
 
 
 def main() -> None:
-    run_hydra(linear_eval)
+    run_hydra(linear_eval, configs="linear")
 
 
 if __name__ == "__main__":

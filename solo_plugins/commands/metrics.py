@@ -34,7 +34,7 @@ def metrics_command(cfg: DictConfig) -> Dict[str, float]:
 
 
 def main() -> None:
-    run_hydra(metrics_command)
+    run_hydra(metrics_command, configs="knn")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def pretrain(cfg: DictConfig) -> Optional[str]:
 
 
 def main() -> None:
-    run_hydra(pretrain)
+    run_hydra(pretrain, configs="pretrain")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,12 @@ class Run:
         return row_key({"method": self.method, "variant": self.variant, "batch_size": self.batch_size, "seed": self.seed})
 
 
+def _configs(cfg: DictConfig) -> str:
+    from solo_plugins.shipped_configs import configs_dir
+
+    return cfg.get("config_dir") or configs_dir()
+
+
 def _data_overrides(cfg: DictConfig) -> List[str]:
     if cfg.get("data_root") is None:
         return []
@@ -59,7 +65,7 @@ def _data_overrides(cfg: DictConfig) -> List[str]:
 
 def _pretrain_config(cfg: DictConfig, method: str, batch_size: int, seed: int, run_id: str, variant: str = ""):
     return compose(
-        os.path.join(cfg.config_dir, "pretrain", cfg.dataset),
+        os.path.join(_configs(cfg), "pretrain", cfg.dataset),
         f"{method}.yaml",
         [
             f"name={run_id}",
@@ -78,7 +84,7 @@ def _linear(cfg: DictConfig, checkpoint: str, seed: int) -> Dict:
     from solo_plugins.commands.linear import linear_eval
 
     lin = compose(
-        os.path.join(cfg.config_dir, "linear", cfg.dataset),
+        os.path.join(_configs(cfg), "linear", cfg.dataset),
         "linear.yaml",
         [f"pretrained_feature_extractor='{checkpoint}'", f"+seed={seed}", *_data_overrides(cfg),
          *cfg.get("linear_overrides", []),
@@ -149,7 +155,7 @@ def run_reference(cfg: DictConfig, run: Run) -> Dict:
 
 
 def _default_of(cfg: DictConfig, method: str, key: str):
-    pre = compose(os.path.join(cfg.config_dir, "pretrain", cfg.dataset), f"{method}.yaml", [])
+    pre = compose(os.path.join(_configs(cfg), "pretrain", cfg.dataset), f"{method}.yaml", [])
     return OmegaConf.select(pre, f"method_kwargs.{key}")
 
 
@@ -218,7 +224,7 @@ def sweep(cfg: DictConfig) -> str:
 
 
 def main() -> None:
-    run_hydra(sweep)
+    run_hydra(sweep, configs="sweep")
 
 
 if __name__ == "__main__":
