@@ -255,3 +255,22 @@ def test_metrics_and_knn_commands_on_a_checkpoint(digits_root, tmp_path):
     assert '"z_wasserstein_uniformity"' in out and '"feats_effective_rank"' in out
     out = _run([sys.executable, "-m", "solo_plugins.commands.knn", *common, "k=[5]"], tmp_path).stdout
     assert "backbone k=5 euclidean" in out and "acc@1=" in out
+
+
+def test_every_command_writes_only_under_the_folders_it_is_given(digits_root, tmp_path):
+    empty, out = tmp_path / "cwd", tmp_path / "out"
+    empty.mkdir()
+    data = [f"data.train_path={digits_root}/train", f"data.val_path={digits_root}/val"]
+    m = [sys.executable, "-m"]
+    _run([*m, "solo_plugins.commands.pretrain", "--config-path", os.path.join(CONFIGS, "pretrain", "digits"),
+          "--config-name", "kcl.yaml", *data, f"checkpoint.dir={out}", *QUICK], empty)
+    (ckpt,) = glob.glob(str(out / "kcl" / "*" / "*.ckpt"))
+    _run([*m, "solo_plugins.commands.linear", "--config-path", os.path.join(CONFIGS, "linear", "digits"),
+          "--config-name", "linear.yaml", *data, f"checkpoint.dir={out}/linear", "max_epochs=1",
+          "+limit_train_batches=2", f"pretrained_feature_extractor='{ckpt}'"], empty)
+    knn = ["--config-path", os.path.join(CONFIGS, "knn"), "--config-name", "digits.yaml", *data,
+           f"pretrained_checkpoint_dir={os.path.dirname(ckpt)}"]
+    _run([*m, "solo_plugins.commands.knn", *knn, "k=[5]"], empty)
+    _run([*m, "solo_plugins.commands.metrics", *knn, "+max_samples=64"], empty)
+    _run([*m, "solo_plugins.data.export", "digits", str(tmp_path / "exported")], empty)
+    assert os.listdir(empty) == []
