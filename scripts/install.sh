@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Installs solo-plugins with everything it needs on a fresh machine (Python 3.9-3.12).
-# solo-learn is not on PyPI in a usable version: it is installed from GitHub at the tested
-# commit, with setuptools < 81 and without build isolation (its setup.py imports
-# pkg_resources), unless a working solo-learn is already importable.
+# Installs solo-plugins with everything it needs on a fresh machine (Python 3.9-3.12), at the
+# versions pinned in constraints.txt. solo-learn is not on PyPI in a usable version: unless
+# its distribution is already installed, it comes from GitHub at the tested commit, built with
+# setuptools < 81 and without build isolation (its setup.py imports pkg_resources). An
+# installed solo-learn whose dependencies are missing gets them from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 SOLO_COMMIT=9187ea3
+PIP=("$PY" -m pip install -c constraints.txt)
 
-$PY -m pip install "torch==2.14.1" "torchvision==0.29.1"
-if $PY -c "import solo.methods" >/dev/null 2>&1; then
-  echo "solo-learn already importable: $($PY -c 'import solo, os; print(os.path.dirname(solo.__file__))')"
+"${PIP[@]}" torch torchvision
+if "$PY" -c "import importlib.metadata as m; m.distribution('solo-learn')" >/dev/null 2>&1; then
+  echo "solo-learn $("$PY" -c "import importlib.metadata as m; print(m.version('solo-learn'))") is installed; checking its dependencies"
+  # solo-learn's own requirements (its setup.py), from PyPI.
+  "${PIP[@]}" einops lightning "torchmetrics<0.12" tqdm wandb scipy timm scikit-learn hydra-core
 else
-  $PY -m pip install "setuptools<81"
-  $PY -m pip install --no-build-isolation "solo-learn @ git+https://github.com/vturrisi/solo-learn@${SOLO_COMMIT}"
+  "${PIP[@]}" "setuptools<81"
+  "${PIP[@]}" --no-build-isolation "solo-learn @ git+https://github.com/vturrisi/solo-learn@${SOLO_COMMIT}"
 fi
-$PY -m pip install -e ".[test]" "torchmetrics==0.11.4" "lightning==2.1.2"
-$PY -c "import solo_plugins, solo.methods; assert 'dhel' in solo.methods.METHODS; print('solo-plugins ready')"
+"${PIP[@]}" -e ".[test]"
+"$PY" -c "import solo_plugins, solo.methods; assert 'dhel' in solo.methods.METHODS; print('solo-plugins ready')"
+"$PY" - <<'PYEOF'
+import importlib.metadata as m
+for name in ("solo-plugins", "solo-learn", "torch", "torchvision", "lightning", "torchmetrics", "hydra-core",
+             "omegaconf", "wandb", "scikit-learn", "matplotlib", "pytest"):
+    try:
+        print(f"  {name} {m.version(name)}")
+    except m.PackageNotFoundError:
+        print(f"  {name} (not installed)")
+PYEOF

@@ -188,29 +188,3 @@ def test_registration_is_idempotent_and_refuses_to_replace_another_class():
             register()
     finally:
         solo_methods.METHODS["kcl"] = original
-
-
-class FakeImages(Dataset):
-    def __init__(self, n=16, size=32):
-        self.n, self.size = n, size
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        return torch.randn(3, self.size, self.size, generator=torch.Generator().manual_seed(100 + i)), i % 10
-
-
-def test_representation_metrics_callback_logs_to_the_trainer(tmp_path):
-    from solo_plugins.callbacks import callbacks_from_config
-
-    cfg = OmegaConf.create({"representation_metrics": {"enabled": True, "frequency": 1, "max_samples": 16}})
-    (callback,) = callbacks_from_config(cfg)
-    model = DHEL(base_cfg("dhel"))
-    trainer = Trainer(max_epochs=1, accelerator="cpu", logger=False, default_root_dir=tmp_path,
-                      callbacks=[callback], num_sanity_val_steps=0, enable_checkpointing=False)
-    trainer.fit(model, DataLoader(FakeViews(8), batch_size=4), DataLoader(FakeImages(16), batch_size=8))
-    assert len(callback.history) == 1
-    for key in ("z_wasserstein_uniformity", "feats_effective_rank", "z_rank", "z_alignment", "z_uniformity"):
-        assert f"repr/{key}" in trainer.callback_metrics
-    assert 1 <= callback.history[0]["z_effective_rank"] <= 16

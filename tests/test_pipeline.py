@@ -274,3 +274,14 @@ def test_every_command_writes_only_under_the_folders_it_is_given(digits_root, tm
     _run([*m, "solo_plugins.commands.metrics", *knn, "+max_samples=64"], empty)
     _run([*m, "solo_plugins.data.export", "digits", str(tmp_path / "exported")], empty)
     assert os.listdir(empty) == []
+
+
+def test_a_checkpoint_of_another_backbone_is_refused_naming_the_keys(digits_root, tmp_path):
+    from solo_plugins.checkpoints import CheckpointMismatchError, load_backbone
+
+    ckpt = pretrain(compose("pretrain", "digits", "dhel.yaml", digits_overrides(digits_root, tmp_path, QUICK)))
+    from solo.methods.base import BaseMethod
+
+    resnet = BaseMethod._BACKBONES["resnet18"](method=None)
+    with pytest.raises(CheckpointMismatchError, match=r"missing keys \['bn1.*unexpected keys \['features"):
+        load_backbone(resnet, ckpt)

@@ -122,3 +122,47 @@ def test_every_shipped_sweep_names_existing_configs(name):
     for method, settings in (cfg.get("variants") or {}).items():
         pre = compose(os.path.join(CONFIGS, "pretrain", cfg.dataset), f"{method}.yaml", [])
         assert set(settings) <= set(pre.method_kwargs)
+
+
+def test_a_truncated_checkpoint_is_set_aside_and_the_run_restarts(digits_root, tmp_path):
+    out = tmp_path / "sweep"
+    overrides = _overrides(digits_root, out, ["methods=[dhel]", "batch_sizes=[16]", "seeds=[0]",
+                                              "reference_rows=false", "linear_eval=false"])
+    sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", overrides))
+    (row,) = _rows(out)
+    ckpt = out / row["checkpoint"]
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # what a kill while saving leaves
+    os.remove(out / "results.csv")  # the run never got its row
+    with pytest.warns(RuntimeWarning, match="unreadable checkpoint"):
+        sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", overrides))
+    assert (ckpt.parent / (ckpt.name + ".corrupt")).exists()  # kept, renamed
+    (again,) = _rows(out)
+    import torch
+
+    assert torch.load(out / again["checkpoint"], weights_only=False)["global_step"] == 2
+
+
+def test_a_sweep_killed_mid_run_resumes_without_duplicate_rows(digits_root, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "sweep"
+    args = [sys.executable, "-m", "solo_plugins.commands.sweep", "--config-path", os.path.join(CONFIGS, "sweep"),
+            "--config-name", "digits.yaml", f"config_dir={CONFIGS}", f"data_root={digits_root}", f"out_dir={out}",
+            "methods=[infonce,kcl]", "batch_sizes=[16]", "seeds=[0]", "reference_rows=false", "linear_eval=false",
+            "pretrain_overrides=['max_epochs=3','+limit_train_batches=2','+limit_val_batches=0']",
+            "metrics_samples=64", "loss_vs_batch_size=false"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list(out.glob("runs/kcl-b16-s0/**/*.ckpt")) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rows = _rows(out)
+    assert [r["method"] for r in rows] == ["infonce"]  # the finished run only, a whole row
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1 already in" in done.stdout
+    assert sorted(r["method"] for r in _rows(out)) == ["infonce", "kcl"]

@@ -5,7 +5,7 @@ import torch
 from solo_plugins.losses._common import shifted_logits
 
 
-def both_views_logits(x, y, x_all, y_all, offset: int, temperature: float) -> torch.Tensor:
+def both_views_logits(x, y, x_all, y_all, temperature: float) -> torch.Tensor:
     """Shifted similarities (see ``shifted_logits``) of every local view (rows: x then y)
     to every global view (columns: all x then all y); shape (2n, 2N). One matmul for the
     four view pairs."""

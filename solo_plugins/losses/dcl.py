@@ -34,7 +34,7 @@ def dcl_loss_terms(
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
-    logits = both_views_logits(x, y, x_all, y_all, offset, temperature)
+    logits = both_views_logits(x, y, x_all, y_all, temperature)
     mask_views(logits, offset, n_global, diagonal_block=True, value=float("-inf"))
     mask_views(logits, offset, n_global, diagonal_block=False, value=float("-inf"))
 

@@ -23,7 +23,7 @@ def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
-    logits = both_views_logits(x, y, x_all, y_all, offset, temperature)
+    logits = both_views_logits(x, y, x_all, y_all, temperature)
     mask_views(logits, offset, n_global, diagonal_block=True, value=float("-inf"))
     positive = ((x * y).sum(dim=1) / temperature).repeat(2)
     alignment = global_mean(-positive, 2 * n_global)

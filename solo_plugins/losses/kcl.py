@@ -54,8 +54,8 @@ def _riesz(s: float) -> _Kernel:
     return lambda d2: sign * smooth_floor(d2).pow(-s / 2)
 
 
-def kernels(kernel: str, t: float) -> Tuple[_Kernel, _Kernel]:
-    """The (alignment, uniformity) kernels, as functions of the squared distance d²."""
+def check_kcl_args(kernel: str, t: float, gamma: float) -> None:
+    """Raises ValueError, naming the argument and what it accepts, for settings KCL rejects."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
     if kernel == "riesz" or kernel == "gaussian_riesz":
@@ -63,6 +63,12 @@ def kernels(kernel: str, t: float) -> Tuple[_Kernel, _Kernel]:
             raise ValueError(f"t (the Riesz exponent s) must be non-zero for kernel={kernel!r}; got {t!r}")
     elif not t > 0:
         raise ValueError(f"t must be > 0 for kernel={kernel!r}; got {t!r}")
+    if not gamma >= 0:
+        raise ValueError(f"gamma must be >= 0; got {gamma!r}")
+
+
+def kernels(kernel: str, t: float) -> Tuple[_Kernel, _Kernel]:
+    """The (alignment, uniformity) kernels, as functions of the squared distance d²."""
     table: Dict[str, Tuple[_Kernel, _Kernel]] = {
         "gaussian": (_gaussian(t), _gaussian(t)),
         "log": (_log(t, 1.0), _log(t, 0.5)),
@@ -105,9 +111,8 @@ def kcl_loss_terms(
 ) -> LossTerms:
     """KCL's loss with its alignment and energy parts; see :func:`kcl_loss_func`."""
     check_pair(z1, z2)
+    check_kcl_args(kernel, t, gamma)
     align_kernel, energy_kernel = kernels(kernel, t)
-    if not gamma >= 0:
-        raise ValueError(f"gamma must be >= 0; got {gamma!r}")
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
@@ -183,9 +188,7 @@ class KCLLoss(torch.nn.Module):
 
     def __init__(self, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0):
         super().__init__()
-        kernels(kernel, t)
-        if not gamma >= 0:
-            raise ValueError(f"gamma must be >= 0; got {gamma!r}")
+        check_kcl_args(kernel, t, gamma)
         self.kernel, self.t, self.gamma = kernel, t, gamma
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:

@@ -38,20 +38,15 @@ def require_bool(cfg, key: str) -> bool:
     return value
 
 
-def require_number(cfg, key: str, above: Optional[float] = None, at_least: Optional[float] = None,
-                   nonzero: bool = False) -> float:
+def require_number(cfg, key: str, above: Optional[float] = None, at_least: Optional[float] = None) -> float:
     value = _value(cfg, key)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
     if ok and above is not None:
         ok = value > above
     if ok and at_least is not None:
         ok = value >= at_least
-    if ok and nonzero:
-        ok = value != 0
     if not ok:
-        rule = (
-            f"> {above}" if above is not None else f">= {at_least}" if at_least is not None else "non-zero"
-        )
+        rule = f"> {above}" if above is not None else f">= {at_least}" if at_least is not None else "(int or float)"
         raise ConfigError(f"{key} must be a number {rule}; got {value!r}")
     return float(value)
 

@@ -1,8 +1,9 @@
 import omegaconf
 
 from solo_plugins.losses import KERNELS, kcl_loss_terms
+from solo_plugins.losses.kcl import check_kcl_args
 from solo_plugins.methods._contrastive import TwoViewContrastiveMethod
-from solo_plugins.methods.config import require_choice, require_number, with_default
+from solo_plugins.methods.config import ConfigError, require_choice, require_number, with_default
 
 
 class KCL(TwoViewContrastiveMethod):
@@ -36,11 +37,11 @@ class KCL(TwoViewContrastiveMethod):
         with_default(cfg, "method_kwargs.t", 2.0)
         with_default(cfg, "method_kwargs.gamma", 16.0)
         kernel = require_choice(cfg, "method_kwargs.kernel", KERNELS)
-        if kernel in ("riesz", "gaussian_riesz"):
-            require_number(cfg, "method_kwargs.t", nonzero=True)
-        else:
-            require_number(cfg, "method_kwargs.t", above=0)
-        require_number(cfg, "method_kwargs.gamma", at_least=0)
+        t, gamma = require_number(cfg, "method_kwargs.t"), require_number(cfg, "method_kwargs.gamma")
+        try:
+            check_kcl_args(kernel, t, gamma)
+        except ValueError as error:
+            raise ConfigError(f"method_kwargs.{error}") from None
         return cfg
 
     def contrastive_terms(self, z1, z2):
