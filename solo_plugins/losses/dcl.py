@@ -15,7 +15,7 @@ from solo_plugins.losses._common import (
     normalized_and_gathered,
     terms,
 )
-from solo_plugins.losses._pairs import both_views_logits, mask_views
+from solo_plugins.losses._pairs import both_views_logits
 
 
 @full_precision
@@ -34,9 +34,7 @@ def dcl_loss_terms(
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
-    logits = both_views_logits(x, y, x_all, y_all, temperature)
-    mask_views(logits, offset, n_global, diagonal_block=True, value=float("-inf"))
-    mask_views(logits, offset, n_global, diagonal_block=False, value=float("-inf"))
+    logits = both_views_logits(x, y, x_all, y_all, offset, temperature, mask_positives=True)
 
     similarity = (x * y).sum(dim=1)
     positive = similarity / temperature

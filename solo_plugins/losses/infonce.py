@@ -12,7 +12,7 @@ from solo_plugins.losses._common import (
     normalized_and_gathered,
     terms,
 )
-from solo_plugins.losses._pairs import both_views_logits, mask_views
+from solo_plugins.losses._pairs import both_views_logits
 
 
 @full_precision
@@ -23,8 +23,7 @@ def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
-    logits = both_views_logits(x, y, x_all, y_all, temperature)
-    mask_views(logits, offset, n_global, diagonal_block=True, value=float("-inf"))
+    logits = both_views_logits(x, y, x_all, y_all, offset, temperature, mask_positives=False)
     positive = ((x * y).sum(dim=1) / temperature).repeat(2)
     alignment = global_mean(-positive, 2 * n_global)
     return terms(alignment, global_mean(log_sum_exp(logits, temperature), 2 * n_global))
