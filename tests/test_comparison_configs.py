@@ -21,7 +21,7 @@ def _shared_part(dataset: str, method: str) -> dict:
     assert cfg.pop("method") == method
     cfg.pop("name")
     for key in METHODS[method].loss_kwargs:
-        cfg["method_kwargs"].pop(key)
+        cfg["method_kwargs"].pop(key, None)
     return cfg
 
 
@@ -39,7 +39,7 @@ def test_the_parity_check_catches_a_difference(tmp_path):
     shared = OmegaConf.to_container(cfg, resolve=True)
     shared.pop("method"), shared.pop("name")
     for key in METHODS["dhel"].loss_kwargs:
-        shared["method_kwargs"].pop(key)
+        shared["method_kwargs"].pop(key, None)
     assert shared != _shared_part("digits", "infonce")
 
 
@@ -64,4 +64,4 @@ def test_paper_setups_use_the_paper_codebase_head_and_optimizer(dataset):
 def test_every_sweep_compares_the_fair_methods(name):
     cfg = compose("sweep", "", name, [f"config_dir={CONFIGS}"])
     assert cfg.methods[0] == "infonce" and set(cfg.methods) <= set(COMPARED) | {"simclr"}
-    assert {"infonce", "dcl", "dhel", "kcl"} <= set(cfg.methods)
+    assert {"infonce", "dhel", "kcl"} <= set(cfg.methods)
