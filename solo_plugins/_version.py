@@ -1,9 +1,12 @@
+import functools
+
 __version__ = "0.2.0"
 
 
+@functools.lru_cache(maxsize=None)
 def source_commit() -> str:
     """The git commit this package runs from (``+dirty`` with local changes), or "" when it
-    was installed from a wheel."""
+    was installed from a wheel; read once per process, when the code was loaded."""
     import os
     import subprocess
 

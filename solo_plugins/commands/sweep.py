@@ -199,6 +199,7 @@ def _summary(row: Dict) -> str:
 
 
 def sweep(cfg: DictConfig) -> str:
+    source_commit()  # the code this process runs: read before anything can change the tree
     os.makedirs(cfg.out_dir, exist_ok=True)
     results = os.path.join(cfg.out_dir, "results.csv")
     runs = plan(cfg)
