@@ -1,6 +1,7 @@
 """Evaluation of frozen representations: the probes, the reference rows and the metrics of
 a checkpoint, computed from features extracted once per checkpoint."""
 
+import json
 import os
 from typing import Dict
 
@@ -83,8 +84,6 @@ def save_untrained(pretrain_cfg: DictConfig, out_dir: str, seed: int) -> str:
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "random-init.ckpt")
     with open(os.path.join(out_dir, "args.json"), "w") as f:
-        import json
-
         json.dump(OmegaConf.to_container(cfg), f, default=lambda o: "<not serializable>")
     torch.save({"state_dict": model.state_dict(), "global_step": 0, "epoch": 0}, path + ".tmp")
     os.replace(path + ".tmp", path)
