@@ -83,10 +83,22 @@ def full_precision(loss_fn):
 _EXP_SAFE_RANGE = 80.0
 
 
-def shifted_logits(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+def self_masked_bias(a: torch.Tensor, n_cols: int, offset: int, shift: float) -> torch.Tensor:
+    """A (len(a), n_cols) constant ``shift`` with -inf where local row i meets global column
+    offset + i: the bias of an addmm that masks the self-pairs as it computes. Masking the
+    product afterwards, in place on a slice, would make autograd copy the whole gradient."""
+    bias = a.new_full((a.shape[0], n_cols), shift)
+    rows = torch.arange(a.shape[0], device=a.device)
+    bias[rows, offset + rows] = float("-inf")
+    return bias
+
+
+def shifted_logits(a: torch.Tensor, b: torch.Tensor, temperature: float, mask_offset: int) -> torch.Tensor:
     """(<a_i, b_j> - 1)/τ for unit rows, in one fused matmul-add: the similarities over the
-    temperature, shifted by their upper bound 1/τ so that every entry is <= 0."""
-    return torch.addmm(a.new_full((), -1.0 / temperature), a, b.T, alpha=1.0 / temperature)
+    temperature, shifted by their upper bound 1/τ so that every entry is <= 0; -inf where
+    row i meets column mask_offset + i (the self-pairs)."""
+    bias = self_masked_bias(a, b.shape[0], mask_offset, -1.0 / temperature)
+    return torch.addmm(bias, a, b.T, alpha=1.0 / temperature)
 
 
 def log_sum_exp(shifted: torch.Tensor, temperature: float) -> torch.Tensor:

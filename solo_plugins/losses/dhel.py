@@ -9,7 +9,6 @@ from solo_plugins.losses._common import (
     check_positive,
     full_precision,
     log_sum_exp,
-    mask_self,
     normalized_and_gathered,
     shifted_logits,
     terms,
@@ -18,8 +17,7 @@ from solo_plugins.losses._common import (
 
 def _log_sum_exp_others(local: torch.Tensor, everyone: torch.Tensor, offset: int, temperature: float):
     """log sum_{j != i} exp(<local_i, everyone_j> / temperature), one value per local row."""
-    logits = mask_self(shifted_logits(local, everyone, temperature), offset, float("-inf"))
-    return log_sum_exp(logits, temperature)
+    return log_sum_exp(shifted_logits(local, everyone, temperature, offset), temperature)
 
 
 @full_precision

@@ -10,6 +10,7 @@ from solo_plugins.losses._common import (
     check_pair,
     full_precision,
     mask_self,
+    self_masked_bias,
     normalized_and_gathered,
     terms,
 )
@@ -96,8 +97,8 @@ def _mean_gaussian_energy_to_others(local, everyone, offset: int, t: float) -> t
     """The gaussian case of :func:`_mean_energy_to_others` in fewer N² passes: on the unit
     sphere exp(-t·d²) = exp(2t<a, b> - 2t), one fused matmul-add, and the self-pairs get
     -inf so that they contribute exactly 0."""
-    logits = torch.addmm(local.new_full((), -2 * t), local, everyone.T, alpha=2 * t)
-    mask_self(logits, offset, float("-inf"))
+    bias = self_masked_bias(local, everyone.shape[0], offset, -2 * t)
+    logits = torch.addmm(bias, local, everyone.T, alpha=2 * t)
     return torch.exp(logits).sum(dim=1) / (everyone.shape[0] - 1)
 
 
