@@ -97,3 +97,48 @@ def infonce(z1, z2, temperature):
         denom = sum(torch.exp(_dot(u[a], u[b]) / temperature) for b in range(2 * n) if b != a)
         total = total - _dot(u[a], u[p]) / temperature + torch.log(denom)
     return total / (2 * n)
+
+
+def mv_dhel(views, temperature):
+    """The authors' MVDHEL: -log Σ_{v<w} e^{s_i^{vw}/τ} + Σ_v log Σ_{j≠i} e^{s(x_i^v, x_j^v)/τ}."""
+    xs, n = [_unit(v) for v in views], views[0].shape[0]
+    total = 0
+    for i in range(n):
+        pos = sum(torch.exp(_dot(xs[v][i], xs[w][i]) / temperature)
+                  for v in range(len(xs)) for w in range(v + 1, len(xs)))
+        neg = sum(torch.log(sum(torch.exp(_dot(x[i], x[j]) / temperature) for j in range(n) if j != i))
+                  for x in xs)
+        total = total - torch.log(pos) + neg
+    return total / n
+
+
+def mv_infonce(views, temperature):
+    """The authors' MVINFONCE: -log(2 Σ_{v<w} e^{s_i^{vw}/τ}) + log Σ_v Σ_{b≠(v,i)} e^{s(x_i^v, z_b)/τ}."""
+    xs, n = [_unit(v) for v in views], views[0].shape[0]
+    everyone = [(v, j) for v in range(len(xs)) for j in range(n)]
+    total = 0
+    for i in range(n):
+        pos = 2 * sum(torch.exp(_dot(xs[v][i], xs[w][i]) / temperature)
+                      for v in range(len(xs)) for w in range(v + 1, len(xs)))
+        neg = sum(torch.exp(_dot(xs[v][i], xs[w][j]) / temperature)
+                  for v in range(len(xs)) for (w, j) in everyone if (w, j) != (v, i))
+        total = total - torch.log(pos) + torch.log(neg)
+    return total / n
+
+
+def mv_kcl(views, kernel, t, gamma):
+    """-2 mean_{v<w} mean_i k(x_i^v, x_i^w) + γ (2/V) Σ_v mean_{i≠j} k(x_i^v, x_j^v)."""
+    xs, n, n_views = [_unit(v) for v in views], views[0].shape[0], len(views)
+    if kernel == "log":
+        k_align = lambda d2: kernel_value("log_align", d2, t)
+        k_unif = lambda d2: kernel_value("log_uniform", d2, t)
+    elif kernel == "gaussian_riesz":
+        k_align = lambda d2: kernel_value("gaussian", d2, 2.0)
+        k_unif = lambda d2: kernel_value("riesz", d2, t)
+    else:
+        k_align = k_unif = lambda d2: kernel_value(kernel, d2, t)
+    view_pairs = [(v, w) for v in range(n_views) for w in range(v + 1, n_views)]
+    align = sum(k_align(_d2(xs[v][i], xs[w][i])) for v, w in view_pairs for i in range(n)) / (n * len(view_pairs))
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+    energy = sum(sum(k_unif(_d2(x[i], x[j])) for i, j in pairs) / len(pairs) for x in xs)
+    return -2 * align + gamma * (2 / n_views) * energy

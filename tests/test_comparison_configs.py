@@ -65,3 +65,16 @@ def test_every_sweep_compares_the_fair_methods(name):
     cfg = compose("sweep", "", name, [f"config_dir={CONFIGS}"])
     assert cfg.methods[0] == "infonce" and set(cfg.methods) <= set(COMPARED) | {"simclr"}
     assert {"infonce", "dhel", "kcl"} <= set(cfg.methods)
+
+
+MULTI_VIEW = ("infonce", "dhel", "kcl")
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "imagenet100", "digits"])
+def test_four_view_configs_are_the_two_view_ones_with_four_crops(dataset):
+    for method in MULTI_VIEW:
+        two = OmegaConf.to_container(compose("pretrain", dataset, f"{method}.yaml"), resolve=True)
+        four = OmegaConf.to_container(compose("pretrain", dataset, f"{method}_4views.yaml"), resolve=True)
+        assert four["augmentations"][0].pop("num_crops") == 4 and two["augmentations"][0].pop("num_crops") == 2
+        assert four.pop("name") == f"{method}-4views-{dataset}" and two.pop("name")
+        assert four == two

@@ -20,7 +20,7 @@ from tests.conftest import CONFIGS, compose, digits_overrides  # noqa: E402
 QUICK = ["max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=1", "optimizer.batch_size=32"]
 
 
-@pytest.mark.parametrize("method", ["infonce", "dhel", "kcl", "dcl", "dclw", "simclr"])
+@pytest.mark.parametrize("method", ["infonce", "dhel", "kcl", "dcl", "dclw", "simclr", "dhel_4views", "kcl_4views"])
 def test_pretrain_command_on_real_image_folder(method, digits_root, tmp_path):
     cfg = compose("pretrain", "digits", f"{method}.yaml", digits_overrides(digits_root, tmp_path, QUICK))
     ckpt = pretrain(cfg)

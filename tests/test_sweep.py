@@ -87,6 +87,18 @@ def test_plan_skips_a_variant_equal_to_the_shipped_setting():
     assert [r.run_id for r in plan(cfg)] == ["random-init-s0", "pixels-s0", "kcl-b8-s0", "kcl-gamma4-b8-s0"]
 
 
+def test_views_variant_sets_the_number_of_crops():
+    from solo_plugins.commands.sweep import _pretrain_config
+
+    cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", [
+        f"config_dir={CONFIGS}", "methods=[dhel]", "batch_sizes=[8]", "seeds=[0]", "reference_rows=false",
+        "variants={dhel: {views: [2, 4]}}"])
+    runs = plan(cfg)
+    assert [r.run_id for r in runs] == ["dhel-b8-s0", "dhel-views4-b8-s0"]  # 2 is the shipped setting
+    pre = _pretrain_config(cfg, "dhel", 8, 0, runs[1].run_id, runs[1].variant)
+    assert pre.augmentations[0].num_crops == 4 and pre.method_kwargs.temperature == 0.3
+
+
 def _row(method, batch, seed, acc, variant="", kwargs=None):
     return {"method": method, "variant": variant, "batch_size": batch, "seed": seed, "probe_acc1": acc,
             "loss_kwargs": json.dumps(kwargs or {})}
@@ -121,7 +133,7 @@ def test_every_shipped_sweep_names_existing_configs(name):
     assert len(cfg.batch_sizes) >= 2 and len(cfg.seeds) >= 1
     for method, settings in (cfg.get("variants") or {}).items():
         pre = compose(os.path.join(CONFIGS, "pretrain", cfg.dataset), f"{method}.yaml", [])
-        assert set(settings) <= set(pre.method_kwargs)
+        assert set(settings) - {"views"} <= set(pre.method_kwargs)
 
 
 def test_a_truncated_checkpoint_is_set_aside_and_the_run_restarts(digits_root, tmp_path):

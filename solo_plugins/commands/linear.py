@@ -6,6 +6,13 @@
 Same config and overrides as solo-learn's main_linear.py. Unlike solo's script, a
 checkpoint whose backbone keys do not all match the backbone is an error, not a silent
 partial load.
+
+`feature_batchnorm: true` puts a BatchNorm1d without affine parameters between the frozen
+features and the linear classifier (the linear-probe protocol of MAE, He et al. 2022): the
+classifier is still linear at test time, but SGD sees standardized features and converges
+in a few epochs where raw small-CNN features need hundreds (docs/benchmark.md).
+With ``data.image_size`` set, ``data.train_augmentation: false`` trains on the whole images
+(the validation transform) instead of random crops.
 """
 
 import torch
@@ -36,6 +43,15 @@ def build_backbone(cfg: DictConfig) -> nn.Module:
     return backbone
 
 
+def _train_augmentation(cfg: DictConfig) -> bool:
+    value = cfg.data.get("train_augmentation", True)
+    if not isinstance(value, bool):
+        raise ValueError(f"data.train_augmentation must be true or false; got {value!r}")
+    if not value and cfg.data.get("image_size") is None:
+        raise ValueError("data.train_augmentation: false needs data.image_size (the small-image pipeline)")
+    return value
+
+
 def linear_eval(cfg: DictConfig):
     """Trains the linear classifier from a raw config; returns the trainer's final metrics."""
     OmegaConf.set_struct(cfg, False)
@@ -44,12 +60,19 @@ def linear_eval(cfg: DictConfig):
 
     backbone = build_backbone(cfg)
     load_backbone(backbone, cfg.pretrained_feature_extractor)
+    feature_batchnorm = cfg.get("feature_batchnorm", False)
+    if not isinstance(feature_batchnorm, bool):
+        raise ValueError(f"feature_batchnorm must be true or false; got {feature_batchnorm!r}")
     model = LinearModel(backbone, loss_func=nn.CrossEntropyLoss(), mixup_func=None, cfg=cfg)
+    if feature_batchnorm:
+        model.classifier = nn.Sequential(
+            nn.BatchNorm1d(model.classifier.in_features, affine=False), model.classifier
+        )
     make_contiguous(model)
     if not cfg.performance.disable_channel_last:
         model = model.to(memory_format=torch.channels_last)
 
-    with custom_image_size(cfg.data.get("image_size")):
+    with custom_image_size(cfg.data.get("image_size"), augment=_train_augmentation(cfg)):
         train_loader, val_loader = prepare_data(
             cfg.data.dataset,
             train_data_path=cfg.data.train_path,

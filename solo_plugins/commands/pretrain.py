@@ -28,13 +28,17 @@ from solo_plugins.callbacks import callbacks_from_config
 from solo_plugins.commands._hydra import run_hydra
 from solo_plugins.commands._trainer import build_trainer, resume_point
 from solo_plugins.data.transforms import custom_image_size
+from solo_plugins.methods._contrastive import ContrastiveMethod
 from solo_plugins.methods.config import ConfigError
 
 
 def _check_method(cfg: DictConfig) -> None:
     if cfg.method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(sorted(METHODS))}; got {cfg.method!r}")
-    if cfg.data.num_large_crops != 2 and cfg.method not in ("wmse", "mae"):
+    # solo's main_pretrain.py allows other than 2 large crops to wmse and mae only; the
+    # plugin's methods take any number of views (or say why not in their own config check).
+    multi_view = issubclass(METHODS[cfg.method], ContrastiveMethod) or cfg.method in ("wmse", "mae")
+    if cfg.data.num_large_crops != 2 and not multi_view:
         raise ConfigError(
             f"method '{cfg.method}' needs exactly 2 large crops (augmentations[*].num_crops); "
             f"got data.num_large_crops={cfg.data.num_large_crops}"

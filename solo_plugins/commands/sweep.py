@@ -75,9 +75,22 @@ def _pretrain_config(cfg: DictConfig, method: str, batch_size: int, seed: int, r
             "auto_resume.enabled=True",
             *_data_overrides(cfg),
             *cfg.get("pretrain_overrides", []),
-            *([f"method_kwargs.{variant}"] if variant else []),
+            *([variant_override(variant)] if variant else []),
         ],
     )
+
+
+def variant_path(key: str) -> str:
+    """A variant's config key: ``views`` is the number of crops of the (one) augmentation,
+    a dotted key is taken as it is, any other key is the method's own (``method_kwargs``)."""
+    if key == "views":
+        return "augmentations.0.num_crops"
+    return key if "." in key else f"method_kwargs.{key}"
+
+
+def variant_override(variant: str) -> str:
+    key, value = variant.split("=", 1)
+    return f"{variant_path(key)}={value}"
 
 
 def _linear(cfg: DictConfig, checkpoint: str, seed: int) -> Dict:
@@ -128,7 +141,7 @@ def run_method(cfg: DictConfig, run: Run) -> Dict:
     if cfg.get("linear_eval", True):
         row.update(_linear(cfg, checkpoint, run.seed))
     row.update(_evaluate(cfg, checkpoint, pre.data, run.seed))
-    config = f"{cfg.dataset}/{run.method}.yaml" + (f" method_kwargs.{run.variant}" if run.variant else "")
+    config = f"{cfg.dataset}/{run.method}.yaml" + (f" {variant_override(run.variant)}" if run.variant else "")
     row.update(_provenance(cfg, config, checkpoint))
     return row
 
@@ -156,13 +169,17 @@ def run_reference(cfg: DictConfig, run: Run) -> Dict:
 
 def _default_of(cfg: DictConfig, method: str, key: str):
     pre = compose(os.path.join(_configs(cfg), "pretrain", cfg.dataset), f"{method}.yaml", [])
-    return OmegaConf.select(pre, f"method_kwargs.{key}")
+    if key == "views" and len(pre.augmentations) != 1:
+        raise ValueError(f"variants: 'views' needs one augmentation entry in {cfg.dataset}/{method}.yaml; "
+                         f"it has {len(pre.augmentations)}")
+    return OmegaConf.select(pre, variant_path(key))
 
 
 def plan(cfg: DictConfig) -> List[Run]:
     """Reference rows first (once per seed), then methods x batch sizes x seeds, then each
-    method's variants (``variants: {method: {key: [values]}}``), skipping a variant equal to
-    the shipped setting."""
+    method's variants (``variants: {method: {key: [values]}}``, key as :func:`variant_path`
+    reads it: ``views: [4]`` compares 4 views with the shipped 2), skipping a variant equal
+    to the shipped setting."""
     runs = []
     if cfg.get("reference_rows", True):
         runs += [Run(ref, "", int(s)) for s in cfg.seeds for ref in ("random-init", "pixels")]

@@ -15,31 +15,33 @@ from torchvision import transforms
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
 
-def small_image_pipeline(size: int):
-    return {
-        "T_train": transforms.Compose(
-            [
-                transforms.RandomResizedCrop(size=size, scale=(0.5, 1.0)),
-                transforms.ToTensor(),
-                transforms.Normalize(MEAN, STD),
-            ]
-        ),
-        "T_val": transforms.Compose(
-            [transforms.Resize((size, size)), transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
-        ),
-    }
+def small_image_pipeline(size: int, augment: bool = True):
+    """Random crops of half the image or more for training (``augment``), the whole image
+    for validation; without ``augment`` training sees the validation transform."""
+    whole = transforms.Compose(
+        [transforms.Resize((size, size)), transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
+    )
+    cropped = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(size=size, scale=(0.5, 1.0)),
+            transforms.ToTensor(),
+            transforms.Normalize(MEAN, STD),
+        ]
+    )
+    return {"T_train": cropped if augment else whole, "T_val": whole}
 
 
 @contextlib.contextmanager
-def custom_image_size(size: Optional[int]):
-    """Within the block, solo-learn's custom-dataset classification transforms use ``size``."""
+def custom_image_size(size: Optional[int], augment: bool = True):
+    """Within the block, solo-learn's custom-dataset classification transforms use ``size``
+    (and, with ``augment=False``, no random crops for training either)."""
     if size is None:
         yield
         return
     from solo.data import classification_dataloader as module
 
     original = module.build_custom_pipeline
-    module.build_custom_pipeline = lambda: small_image_pipeline(int(size))
+    module.build_custom_pipeline = lambda: small_image_pipeline(int(size), augment)
     try:
         yield
     finally:

@@ -1,6 +1,7 @@
 """Contrastive losses: DHEL and KCL (Koromilas et al., ICML 2024) and their baselines.
 
-Plain torch functions of two (N, D) views; no solo-learn needed.
+Plain torch functions of two (N, D) views, or of V >= 2 views for the multi-view losses;
+no solo-learn needed.
 """
 
 from solo_plugins.losses._common import LossTerms
@@ -8,6 +9,14 @@ from solo_plugins.losses.dcl import DCLLoss, dcl_loss_func, dcl_loss_terms
 from solo_plugins.losses.dhel import DHELLoss, dhel_loss_func, dhel_loss_terms
 from solo_plugins.losses.infonce import InfoNCELoss, infonce_loss_func, infonce_loss_terms
 from solo_plugins.losses.kcl import KERNELS, KCLLoss, kcl_loss_func, kcl_loss_terms
+from solo_plugins.losses.multiview import (
+    mv_dhel_loss_func,
+    mv_dhel_loss_terms,
+    mv_infonce_loss_func,
+    mv_infonce_loss_terms,
+    mv_kcl_loss_func,
+    mv_kcl_loss_terms,
+)
 
 __all__ = [
     "KERNELS",
@@ -24,4 +33,10 @@ __all__ = [
     "infonce_loss_terms",
     "kcl_loss_func",
     "kcl_loss_terms",
+    "mv_dhel_loss_func",
+    "mv_dhel_loss_terms",
+    "mv_infonce_loss_func",
+    "mv_infonce_loss_terms",
+    "mv_kcl_loss_func",
+    "mv_kcl_loss_terms",
 ]

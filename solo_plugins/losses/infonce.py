@@ -5,6 +5,7 @@ import torch
 from solo_plugins.distributed import global_mean
 from solo_plugins.losses._common import (
     LossTerms,
+    both_views_logits,
     check_pair,
     check_positive,
     full_precision,
@@ -12,7 +13,6 @@ from solo_plugins.losses._common import (
     normalized_and_gathered,
     terms,
 )
-from solo_plugins.losses._pairs import both_views_logits
 
 
 @full_precision

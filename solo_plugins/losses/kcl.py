@@ -102,6 +102,14 @@ def _mean_gaussian_energy_to_others(local, everyone, offset: int, t: float) -> t
     return torch.exp(logits).sum(dim=1) / (everyone.shape[0] - 1)
 
 
+def energy_to_others(local, everyone, offset: int, kernel: str, t: float) -> torch.Tensor:
+    """(1/(N-1)) Σ_{j≠i} k(|local_i - everyone_j|²) with KCL's uniformity kernel, per local row."""
+    if kernel == "gaussian":
+        return _mean_gaussian_energy_to_others(local, everyone, offset, t)
+    exact = kernel in ("riesz", "gaussian_riesz")
+    return _mean_energy_to_others(local, everyone, offset, kernels(kernel, t)[1], exact)
+
+
 @full_precision
 def kcl_loss_terms(
     z1: torch.Tensor,
@@ -113,18 +121,12 @@ def kcl_loss_terms(
     """KCL's loss with its alignment and energy parts; see :func:`kcl_loss_func`."""
     check_pair(z1, z2)
     check_kcl_args(kernel, t, gamma)
-    align_kernel, energy_kernel = kernels(kernel, t)
+    align_kernel = kernels(kernel, t)[0]
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
     alignment = global_mean(-2 * align_kernel((x - y).square().sum(dim=1)), n_global)
-    if kernel == "gaussian":
-        energy = _mean_gaussian_energy_to_others(x, x_all, offset, t)
-        energy = energy + _mean_gaussian_energy_to_others(y, y_all, offset, t)
-    else:
-        exact = kernel in ("riesz", "gaussian_riesz")
-        energy = _mean_energy_to_others(x, x_all, offset, energy_kernel, exact)
-        energy = energy + _mean_energy_to_others(y, y_all, offset, energy_kernel, exact)
+    energy = energy_to_others(x, x_all, offset, kernel, t) + energy_to_others(y, y_all, offset, kernel, t)
     return terms(alignment, gamma * global_mean(energy, n_global))
 
 

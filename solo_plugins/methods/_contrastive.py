@@ -1,5 +1,6 @@
-"""What DHEL, KCL, DCL and DCLW share as solo-learn methods: a projector on the backbone
-and a two-view loss whose alignment and uniformity parts are logged separately."""
+"""What InfoNCE, DHEL, KCL, DCL and DCLW share as solo-learn methods: a projector on the
+backbone and a contrastive loss over the crops' projections whose alignment and uniformity
+parts are logged separately."""
 
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -9,7 +10,7 @@ import torch.nn as nn
 from solo.methods.base import BaseMethod
 from solo.utils.misc import omegaconf_select
 
-from solo_plugins.losses import LossTerms
+from solo_plugins.losses._common import LossTerms
 from solo_plugins.methods.config import ConfigError, require_choice, require_int
 
 PROJECTORS = ("mlp", "mlp_bn", "paper")
@@ -45,13 +46,32 @@ def build_projector(features_dim: int, hidden_dim: int, output_dim: int, kind: s
     raise ValueError(f"projector must be one of {', '.join(PROJECTORS)}; got {kind!r}")
 
 
-class TwoViewContrastiveMethod(BaseMethod):
-    """Base for methods whose loss compares the two large crops' projections.
+def num_views(cfg: omegaconf.DictConfig) -> int:
+    """Every crop of an image is a view of it, as in solo's SimCLR: large and small ones."""
+    return omegaconf_select(cfg, "data.num_large_crops", 2) + omegaconf_select(cfg, "data.num_small_crops", 0)
 
-    Subclasses set ``loss_name``, ``uniformity_name`` and ``loss_kwargs`` (the
-    ``method_kwargs`` keys that belong to the loss; everything else is shared) and implement
-    :meth:`contrastive_terms` and a static ``add_and_assert_specific_cfg`` that calls this
-    class's one.
+
+def require_two_views(cfg: omegaconf.DictConfig, why: str) -> None:
+    if num_views(cfg) != 2:
+        raise ConfigError(
+            f"method '{cfg.method}' compares exactly 2 views ({why}): set augmentations[*].num_crops "
+            f"so that data.num_large_crops == 2 and data.num_small_crops == 0 (got "
+            f"num_large_crops={omegaconf_select(cfg, 'data.num_large_crops', 2)}, "
+            f"num_small_crops={omegaconf_select(cfg, 'data.num_small_crops', 0)}); "
+            "infonce, dhel and kcl take more views"
+        )
+
+
+class ContrastiveMethod(BaseMethod):
+    """Base for methods whose loss compares the projections of every crop of an image.
+
+    With the two large crops of the usual setting the loss is the two-view one
+    (:meth:`contrastive_terms`); with more crops, large or small, every crop is a view and
+    the multi-view loss is used (:meth:`multiview_terms`). Subclasses set ``loss_name``,
+    ``uniformity_name`` and ``loss_kwargs`` (the ``method_kwargs`` keys that belong to the
+    loss; everything else is shared), implement those two methods (a two-view-only method
+    calls :func:`require_two_views` in its config check) and a static
+    ``add_and_assert_specific_cfg`` that calls this class's one.
     """
 
     loss_name: str = "contrastive"
@@ -85,11 +105,11 @@ class TwoViewContrastiveMethod(BaseMethod):
         require_choice(cfg, "method_kwargs.projector", PROJECTORS)
         large = omegaconf_select(cfg, "data.num_large_crops", 2)
         small = omegaconf_select(cfg, "data.num_small_crops", 0)
-        if large != 2 or small != 0:
+        if not isinstance(large, int) or large < 2 or not isinstance(small, int) or small < 0:
             raise ConfigError(
-                f"method '{cfg.method}' compares exactly 2 views: set augmentations[*].num_crops "
-                f"so that data.num_large_crops == 2 and data.num_small_crops == 0 "
-                f"(got num_large_crops={large}, num_small_crops={small})"
+                f"method '{cfg.method}' needs data.num_large_crops >= 2 and data.num_small_crops >= 0 "
+                f"(set by augmentations[*].num_crops); got num_large_crops={large!r}, "
+                f"num_small_crops={small!r}"
             )
         return cfg
 
@@ -110,10 +130,13 @@ class TwoViewContrastiveMethod(BaseMethod):
     def contrastive_terms(self, z1: torch.Tensor, z2: torch.Tensor) -> LossTerms:
         raise NotImplementedError
 
+    def multiview_terms(self, views: List[torch.Tensor]) -> LossTerms:
+        raise NotImplementedError
+
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         out = super().training_step(batch, batch_idx)
-        z1, z2 = out["z"]
-        parts = self.contrastive_terms(z1, z2)
+        views = out["z"]
+        parts = self.contrastive_terms(*views) if len(views) == 2 else self.multiview_terms(views)
         self.log_dict(
             {
                 f"train_{self.loss_name}_loss": parts.loss,

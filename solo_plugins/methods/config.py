@@ -18,12 +18,6 @@ def _value(cfg: omegaconf.DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key)
 
 
-def with_default(cfg: omegaconf.DictConfig, key: str, default: Any) -> Any:
-    if OmegaConf.select(cfg, key, default="__absent__") == "__absent__" or OmegaConf.is_missing(cfg, key):
-        OmegaConf.update(cfg, key, default, force_add=True)
-    return OmegaConf.select(cfg, key)
-
-
 def require_int(cfg, key: str, minimum: int) -> int:
     value = _value(cfg, key)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

@@ -1,11 +1,12 @@
 import omegaconf
+from solo.utils.misc import omegaconf_select
 
-from solo_plugins.losses import dcl_loss_terms
-from solo_plugins.methods._contrastive import TwoViewContrastiveMethod
-from solo_plugins.methods.config import require_number, with_default
+from solo_plugins.losses.dcl import dcl_loss_terms
+from solo_plugins.methods._contrastive import ContrastiveMethod, require_two_views
+from solo_plugins.methods.config import require_number
 
 
-class DCL(TwoViewContrastiveMethod):
+class DCL(ContrastiveMethod):
     """DCL, Decoupled Contrastive Learning (https://arxiv.org/abs/2110.06848).
 
     Extra cfg settings:
@@ -27,9 +28,10 @@ class DCL(TwoViewContrastiveMethod):
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
-        cfg = TwoViewContrastiveMethod.add_and_assert_specific_cfg(cfg)
-        with_default(cfg, "method_kwargs.temperature", 0.1)
+        cfg = ContrastiveMethod.add_and_assert_specific_cfg(cfg)
+        cfg.method_kwargs.temperature = omegaconf_select(cfg, "method_kwargs.temperature", 0.1)
         require_number(cfg, "method_kwargs.temperature", above=0)
+        require_two_views(cfg, "DCL is defined for a pair of views; it has no multi-view form")
         return cfg
 
     def contrastive_terms(self, z1, z2):

@@ -1,7 +1,8 @@
 import omegaconf
+from solo.utils.misc import omegaconf_select
 
-from solo_plugins.losses import dcl_loss_terms
-from solo_plugins.methods.config import require_bool, require_number, with_default
+from solo_plugins.losses.dcl import dcl_loss_terms
+from solo_plugins.methods.config import require_bool, require_number
 from solo_plugins.methods.dcl import DCL
 
 
@@ -32,8 +33,8 @@ class DCLW(DCL):
     @staticmethod
     def add_and_assert_specific_cfg(cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
         cfg = DCL.add_and_assert_specific_cfg(cfg)
-        with_default(cfg, "method_kwargs.weight_sigma", 0.5)
-        with_default(cfg, "method_kwargs.weight_grad", False)
+        cfg.method_kwargs.weight_sigma = omegaconf_select(cfg, "method_kwargs.weight_sigma", 0.5)
+        cfg.method_kwargs.weight_grad = omegaconf_select(cfg, "method_kwargs.weight_grad", False)
         require_number(cfg, "method_kwargs.weight_sigma", above=0)
         require_bool(cfg, "method_kwargs.weight_grad")
         return cfg

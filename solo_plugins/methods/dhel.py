@@ -1,11 +1,13 @@
 import omegaconf
+from solo.utils.misc import omegaconf_select
 
-from solo_plugins.losses import dhel_loss_terms
-from solo_plugins.methods._contrastive import TwoViewContrastiveMethod
-from solo_plugins.methods.config import require_bool, require_number, with_default
+from solo_plugins.losses.dhel import dhel_loss_terms
+from solo_plugins.losses.multiview import mv_dhel_loss_terms
+from solo_plugins.methods._contrastive import ContrastiveMethod, require_two_views
+from solo_plugins.methods.config import require_bool, require_number
 
 
-class DHEL(TwoViewContrastiveMethod):
+class DHEL(ContrastiveMethod):
     """DHEL, the Decoupled Hyperspherical Energy Loss (https://arxiv.org/abs/2405.18045).
 
     Extra cfg settings:
@@ -16,6 +18,9 @@ class DHEL(TwoViewContrastiveMethod):
                 codebase's head, BatchNorm last). Defaults to mlp.
             temperature (float): τ > 0. Defaults to 0.3 (the official default).
             include_augs (bool): also spread the second view. Defaults to True.
+
+    With more than two crops (``data.num_large_crops`` > 2 or small crops) the loss is
+    MV-DHEL over all crops (:func:`~solo_plugins.losses.mv_dhel_loss_func`).
     """
 
     loss_name = "dhel"
@@ -29,12 +34,16 @@ class DHEL(TwoViewContrastiveMethod):
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
-        cfg = TwoViewContrastiveMethod.add_and_assert_specific_cfg(cfg)
-        with_default(cfg, "method_kwargs.temperature", 0.3)
-        with_default(cfg, "method_kwargs.include_augs", True)
+        cfg = ContrastiveMethod.add_and_assert_specific_cfg(cfg)
+        cfg.method_kwargs.temperature = omegaconf_select(cfg, "method_kwargs.temperature", 0.3)
+        cfg.method_kwargs.include_augs = omegaconf_select(cfg, "method_kwargs.include_augs", True)
         require_number(cfg, "method_kwargs.temperature", above=0)
-        require_bool(cfg, "method_kwargs.include_augs")
+        if not require_bool(cfg, "method_kwargs.include_augs"):
+            require_two_views(cfg, "include_augs: false drops the second view's uniformity")
         return cfg
 
     def contrastive_terms(self, z1, z2):
         return dhel_loss_terms(z1, z2, self.temperature, self.include_augs)
+
+    def multiview_terms(self, views):
+        return mv_dhel_loss_terms(views, self.temperature)

@@ -1,11 +1,13 @@
 import omegaconf
+from solo.utils.misc import omegaconf_select
 
-from solo_plugins.losses import infonce_loss_terms
-from solo_plugins.methods._contrastive import TwoViewContrastiveMethod
-from solo_plugins.methods.config import require_number, with_default
+from solo_plugins.losses.infonce import infonce_loss_terms
+from solo_plugins.losses.multiview import mv_infonce_loss_terms
+from solo_plugins.methods._contrastive import ContrastiveMethod
+from solo_plugins.methods.config import require_number
 
 
-class InfoNCE(TwoViewContrastiveMethod):
+class InfoNCE(ContrastiveMethod):
     """InfoNCE (SimCLR's NT-Xent) on the same projector and training step as DHEL, KCL and
     DCL, so that a comparison differs in the loss alone. solo-learn's own ``simclr`` is
     the same loss on solo's projector.
@@ -17,6 +19,9 @@ class InfoNCE(TwoViewContrastiveMethod):
             projector (str): mlp (solo's SimCLR head), mlp_bn or paper (the paper
                 codebase's head, BatchNorm last). Defaults to mlp.
             temperature (float): τ > 0. Defaults to 0.2.
+
+    With more than two crops the loss is the authors' MV-InfoNCE over all crops
+    (:func:`~solo_plugins.losses.mv_infonce_loss_func`).
     """
 
     loss_name = "infonce"
@@ -28,10 +33,13 @@ class InfoNCE(TwoViewContrastiveMethod):
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
-        cfg = TwoViewContrastiveMethod.add_and_assert_specific_cfg(cfg)
-        with_default(cfg, "method_kwargs.temperature", 0.2)
+        cfg = ContrastiveMethod.add_and_assert_specific_cfg(cfg)
+        cfg.method_kwargs.temperature = omegaconf_select(cfg, "method_kwargs.temperature", 0.2)
         require_number(cfg, "method_kwargs.temperature", above=0)
         return cfg
 
     def contrastive_terms(self, z1, z2):
         return infonce_loss_terms(z1, z2, self.temperature)
+
+    def multiview_terms(self, views):
+        return mv_infonce_loss_terms(views, self.temperature)

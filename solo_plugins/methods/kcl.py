@@ -1,12 +1,13 @@
 import omegaconf
+from solo.utils.misc import omegaconf_select
 
-from solo_plugins.losses import KERNELS, kcl_loss_terms
-from solo_plugins.losses.kcl import check_kcl_args
-from solo_plugins.methods._contrastive import TwoViewContrastiveMethod
-from solo_plugins.methods.config import ConfigError, require_choice, require_number, with_default
+from solo_plugins.losses.kcl import KERNELS, check_kcl_args, kcl_loss_terms
+from solo_plugins.losses.multiview import mv_kcl_loss_terms
+from solo_plugins.methods._contrastive import ContrastiveMethod
+from solo_plugins.methods.config import ConfigError, require_choice, require_number
 
 
-class KCL(TwoViewContrastiveMethod):
+class KCL(ContrastiveMethod):
     """KCL, Kernel Contrastive Learning (https://arxiv.org/abs/2405.18045).
 
     Extra cfg settings:
@@ -18,6 +19,9 @@ class KCL(TwoViewContrastiveMethod):
             kernel (str): gaussian, log, imq, riesz or gaussian_riesz. Defaults to gaussian.
             t (float): the kernel's parameter (> 0; the Riesz exponent s ≠ 0). Defaults to 2.
             gamma (float): γ >= 0, weight of the energy term. Defaults to 16.
+
+    With more than two crops the loss is MV-KCL over all crops
+    (:func:`~solo_plugins.losses.mv_kcl_loss_func`).
     """
 
     loss_name = "kcl"
@@ -32,10 +36,10 @@ class KCL(TwoViewContrastiveMethod):
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
-        cfg = TwoViewContrastiveMethod.add_and_assert_specific_cfg(cfg)
-        with_default(cfg, "method_kwargs.kernel", "gaussian")
-        with_default(cfg, "method_kwargs.t", 2.0)
-        with_default(cfg, "method_kwargs.gamma", 16.0)
+        cfg = ContrastiveMethod.add_and_assert_specific_cfg(cfg)
+        cfg.method_kwargs.kernel = omegaconf_select(cfg, "method_kwargs.kernel", "gaussian")
+        cfg.method_kwargs.t = omegaconf_select(cfg, "method_kwargs.t", 2.0)
+        cfg.method_kwargs.gamma = omegaconf_select(cfg, "method_kwargs.gamma", 16.0)
         kernel = require_choice(cfg, "method_kwargs.kernel", KERNELS)
         t, gamma = require_number(cfg, "method_kwargs.t"), require_number(cfg, "method_kwargs.gamma")
         try:
@@ -46,3 +50,6 @@ class KCL(TwoViewContrastiveMethod):
 
     def contrastive_terms(self, z1, z2):
         return kcl_loss_terms(z1, z2, self.kernel, self.t, self.gamma)
+
+    def multiview_terms(self, views):
+        return mv_kcl_loss_terms(views, self.kernel, self.t, self.gamma)
