@@ -15,6 +15,7 @@ FIELDS = [
     "knn_acc1",  # weighted 20-NN, cosine (%)
     "linear_acc1",  # solo-learn's linear evaluation (%); "" for pixels
     "linear_acc5",
+    "linear_protocol",  # the linear evaluation's overrides: rows under another one are redone
     "probe_C",
     "probe_converged",
     "loss_kwargs",  # JSON of the loss's own settings

@@ -93,6 +93,11 @@ def variant_override(variant: str) -> str:
     return f"{variant_path(key)}={value}"
 
 
+def linear_protocol(cfg: DictConfig) -> str:
+    """The sweep's linear-evaluation settings, as recorded in each row."""
+    return " ".join(o for o in cfg.get("linear_overrides", []) if not o.startswith("data.num_workers"))
+
+
 def _linear(cfg: DictConfig, checkpoint: str, seed: int) -> Dict:
     from solo_plugins.commands.linear import linear_eval
 
@@ -106,7 +111,21 @@ def _linear(cfg: DictConfig, checkpoint: str, seed: int) -> Dict:
     start = time.time()
     final = linear_eval(lin)
     return {"linear_acc1": final.get("val_acc1"), "linear_acc5": final.get("val_acc5"),
-            "linear_s": round(time.time() - start, 1)}
+            "linear_protocol": linear_protocol(cfg), "linear_s": round(time.time() - start, 1)}
+
+
+def redo_linear(cfg: DictConfig, results: str, keys) -> int:
+    """Re-runs the linear evaluation of the finished rows measured under other linear
+    settings than the sweep's, from their checkpoints; returns how many."""
+    stale = [r for r in read_rows(results) if row_key(r) in keys and r["method"] != "pixels"
+             and r.get("checkpoint") and r.get("linear_protocol", "") != linear_protocol(cfg)]
+    for k, row in enumerate(stale, 1):
+        checkpoint = os.path.join(os.path.abspath(cfg.out_dir), row["checkpoint"])
+        row.update(_linear(cfg, checkpoint, int(row["seed"])))
+        add_row(results, row)
+        print(f"linear evaluation redone [{k}/{len(stale)}] {row['method']} {row['variant']} "
+              f"b{row['batch_size']} s{row['seed']}: linear_acc1 {float(row['linear_acc1']):.2f}", flush=True)
+    return len(stale)
 
 
 def _evaluate(cfg: DictConfig, checkpoint: str, data: DictConfig, seed: int) -> Dict:
@@ -223,6 +242,8 @@ def sweep(cfg: DictConfig) -> str:
     done = {row_key(r) for r in read_rows(results)}
     todo = [r for r in runs if r.key not in done]
     print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already in {results}", flush=True)
+    if cfg.get("linear_eval", True):
+        redo_linear(cfg, results, {r.key for r in runs})
     started = time.time()
     for k, run in enumerate(todo, 1):
         n = len(runs) - len(todo) + k
