@@ -64,6 +64,22 @@ def test_tiny_sweep_with_reference_rows_variants_statistics_and_resume(digits_ro
     sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", overrides))
     assert "13 already in" in capsys.readouterr().out
     assert len(_rows(out)) == 13
+    assert {r["linear_protocol"] for r in _rows(out) if r["method"] != "pixels"} == {
+        "max_epochs=1 +limit_train_batches=2"}
+
+    # Other linear settings: only the linear evaluation of the finished rows is redone.
+    before = {(r["method"], r["variant"], r["batch_size"], r["seed"]): r for r in _rows(out)}
+    other = [o if not o.startswith("linear_overrides") else
+             "linear_overrides=['max_epochs=1','+limit_train_batches=1','+feature_batchnorm=true']"
+             for o in overrides]
+    sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", other))
+    printed = capsys.readouterr().out
+    assert "linear evaluation redone [11/11]" in printed and "13 already in" in printed
+    for r in _rows(out):
+        old = before[(r["method"], r["variant"], r["batch_size"], r["seed"])]
+        assert r["probe_acc1"] == old["probe_acc1"] and r["checkpoint"] == old["checkpoint"]
+        if r["method"] != "pixels":
+            assert r["linear_protocol"] == "max_epochs=1 +limit_train_batches=1 +feature_batchnorm=true"
 
 
 def test_a_row_is_re_evaluated_from_its_checkpoint_alone(digits_root, tmp_path):
