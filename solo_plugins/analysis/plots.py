@@ -149,21 +149,22 @@ def plot_loss_vs_batch_size(out_dir: str, dim: int = 64, n: int = 4096, sizes=(8
 
 
 def plot_gradient_vs_batch_size(stats, batches: int, out_path: str) -> str:
-    """Relative bias (net of Monte-Carlo noise, with the noise level dashed) and relative
-    spread of the mini-batch gradient, against batch size; from
+    """Relative bias of the mean mini-batch gradient (solid) against its Monte-Carlo noise
+    level (dashed: a bias below it is not resolved), and relative spread of one mini-batch
+    gradient, against batch size; from
     :func:`~solo_plugins.analysis.gradient_vs_batch_size.gradient_statistics`."""
     plt = _pyplot()
-    fig, (ax_bias, ax_std) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_bias, ax_std) = plt.subplots(1, 2, figsize=(11, 4.2))
     for k, (name, by_size) in enumerate(stats.items()):
         sizes = sorted(by_size)
-        ax_bias.plot(sizes, [max(by_size[b]["net_bias"], 1e-4) for b in sizes], marker="o", color=f"C{k}", label=name)
-        ax_bias.plot(sizes, [by_size[b]["noise"] for b in sizes], ls="--", color=f"C{k}", alpha=0.5)
+        ax_bias.plot(sizes, [by_size[b]["bias"] for b in sizes], marker="o", color=f"C{k}", label=name)
+        ax_bias.plot(sizes, [by_size[b]["noise"] for b in sizes], ls="--", color=f"C{k}", alpha=0.6)
         ax_std.plot(sizes, [by_size[b]["std"] for b in sizes], marker="o", color=f"C{k}", label=name)
     ax_bias.axhline(0.05, color="grey", lw=0.8)
-    ax_bias.set_ylabel("|E g_b - g_N| / |g_N|  (dashed: Monte-Carlo noise)")
-    ax_bias.set_title(f"Relative bias of the mini-batch gradient ({batches} batches per size)")
+    ax_bias.set_ylabel("|mean g_b - g_N| / |g_N|")
+    ax_bias.set_title(f"Bias of the mean of {batches} batch gradients\n(dashed: its Monte-Carlo noise)", fontsize=10)
     ax_std.set_ylabel("sqrt(E|g_b - E g_b|^2) / |g_N|")
-    ax_std.set_title("Relative spread of one mini-batch gradient")
+    ax_std.set_title("Spread of one batch gradient", fontsize=10)
     for ax in (ax_bias, ax_std):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")

@@ -70,11 +70,11 @@ def full_precision(loss_fn):
     """Runs a loss with autocast off, so its matmuls stay in float32 under mixed precision."""
 
     @functools.wraps(loss_fn)
-    def wrapper(z1, z2, *args, **kwargs):
+    def wrapper(*args, **kwargs):
         with torch.autocast(device_type="cuda", enabled=False), torch.autocast(
             device_type="cpu", enabled=False
         ):
-            return loss_fn(z1, z2, *args, **kwargs)
+            return loss_fn(*args, **kwargs)
 
     return wrapper
 

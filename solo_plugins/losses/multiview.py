@@ -18,6 +18,7 @@ from solo_plugins.distributed import gather_rows, global_mean
 from solo_plugins.losses._common import (
     LossTerms,
     check_positive,
+    full_precision,
     log_sum_exp,
     normalized_float32,
     self_masked_bias,
@@ -57,22 +58,13 @@ def _normalized_and_gathered(views: Views) -> Tuple[List[torch.Tensor], List[tor
     return local, [g.rows for g in gathered], gathered[0].offset
 
 
-def _full_precision(fn):
-    def wrapper(views, *args, **kwargs):
-        with torch.autocast(device_type="cuda", enabled=False), torch.autocast(device_type="cpu", enabled=False):
-            return fn(views, *args, **kwargs)
-
-    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
-    return wrapper
-
-
 def _log_sum_exp_positives(local: List[torch.Tensor], temperature: float) -> torch.Tensor:
     """log Σ_{v<w} exp(<x_i^v, x_i^w>/τ), one value per local row."""
     pairs = [(a * b).sum(dim=1) for a, b in itertools.combinations(local, 2)]
     return torch.logsumexp(torch.stack(pairs) / temperature, dim=0)
 
 
-@_full_precision
+@full_precision
 def mv_dhel_loss_terms(views: Views, temperature: float = 0.3) -> LossTerms:
     """MV-DHEL with its alignment and uniformity parts; see :func:`mv_dhel_loss_func`."""
     check_positive("temperature", temperature)
@@ -116,7 +108,7 @@ def mv_dhel_loss_func(views: Views, temperature: float = 0.3) -> torch.Tensor:
     return mv_dhel_loss_terms(views, temperature).loss
 
 
-@_full_precision
+@full_precision
 def mv_infonce_loss_terms(views: Views, temperature: float = 0.2) -> LossTerms:
     """MV-InfoNCE with its alignment and uniformity parts; see :func:`mv_infonce_loss_func`."""
     check_positive("temperature", temperature)
@@ -162,7 +154,7 @@ def mv_infonce_loss_func(views: Views, temperature: float = 0.2) -> torch.Tensor
     return mv_infonce_loss_terms(views, temperature).loss
 
 
-@_full_precision
+@full_precision
 def mv_kcl_loss_terms(views: Views, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0) -> LossTerms:
     """MV-KCL with its alignment and energy parts; see :func:`mv_kcl_loss_func`."""
     check_kcl_args(kernel, t, gamma)
