@@ -17,7 +17,6 @@ made with a fixed author and date and written with ``--zero-commit --full-index
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
