@@ -101,6 +101,9 @@ def plot_hyperparameters(rows: List[Dict], out_dir: str, column: str = "probe_ac
             ax.errorbar(xs, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o", capsize=3,
                         label=f"batch {b}", color=f"C{j}")
         ax.set_xscale("log")
+        values = sorted(v for v, _ in points)
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlabel(name)
         ax.set_ylabel(f"{column} (%)")
         ax.set_title(method)

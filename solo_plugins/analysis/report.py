@@ -11,7 +11,8 @@ PROBES = {
     "probe_acc1": "converged logistic-regression probe (L-BFGS on standardized backbone features, "
     "L2 strength chosen on a held-out 20% of the training set)",
     "knn_acc1": "weighted 20-NN probe (cosine, T = 0.07) on backbone features",
-    "linear_acc1": "solo-learn's linear evaluation (SGD on the frozen backbone, augmented images)",
+    "linear_acc1": "solo-learn's linear evaluation (its LinearModel, SGD on the frozen backbone; "
+    "settings in the rows' linear_protocol)",
 }
 METHOD_ORDER = ("infonce", "dcl", "dclw", "dhel", "kcl", "simclr")
 
