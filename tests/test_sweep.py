@@ -114,6 +114,15 @@ def test_views_variant_sets_the_number_of_crops():
     pre = _pretrain_config(cfg, "dhel", 8, 0, runs[1].run_id, runs[1].variant)
     assert pre.augmentations[0].num_crops == 4 and pre.method_kwargs.temperature == 0.3
 
+    # the report puts the shipped rows at the shipped number of views, read from the config
+    from solo_plugins.commands.sweep import shipped_settings
+
+    assert shipped_settings(cfg) == {("dhel", "views"): 2}
+    rows = [_row("dhel", 8, 0, 90.0, kwargs={"temperature": 0.3}),
+            _row("dhel", 8, 0, 92.0, variant="views=4", kwargs={"temperature": 0.3})]
+    table = results_markdown(rows, shipped=shipped_settings(cfg))
+    assert "| dhel | views=2 | 90.00 |" in table and "| dhel | views=4 | 92.00 |" in table
+
 
 def _row(method, batch, seed, acc, variant="", kwargs=None):
     return {"method": method, "variant": variant, "batch_size": batch, "seed": seed, "probe_acc1": acc,

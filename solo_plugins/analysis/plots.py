@@ -89,10 +89,10 @@ def plot_metrics(rows: List[Dict], out_dir: str) -> str:
     return path
 
 
-def plot_hyperparameters(rows: List[Dict], out_dir: str, column: str = "probe_acc1") -> str:
+def plot_hyperparameters(rows: List[Dict], out_dir: str, column: str = "probe_acc1", shipped=None) -> str:
     """Accuracy against each method's own hyperparameter (one panel per method)."""
     plt = _pyplot()
-    curves = hyperparameter_curves(rows, column)
+    curves = hyperparameter_curves(rows, column, shipped)
     fig, axes = plt.subplots(1, max(1, len(curves)), figsize=(4 * max(1, len(curves)), 3.5), squeeze=False)
     for ax, (method, name, points) in zip(axes[0], curves):
         for j, b in enumerate(sorted({b for _, by in points for b in by})):

@@ -101,20 +101,23 @@ def metrics_table(rows: List[Dict]) -> List[str]:
     return lines
 
 
-def variant_table(rows: List[Dict], column: str = "probe_acc1") -> List[str]:
+def variant_table(rows: List[Dict], column: str = "probe_acc1", shipped: Optional[Dict] = None) -> List[str]:
     """Each method's own hyperparameter against accuracy, per batch size."""
     lines = ["| method | setting | " + " | ".join(f"batch {b}" for b in batch_sizes(rows)) + " |",
              "|---|---|" + "---|" * len(batch_sizes(rows))]
-    for m, name, points in hyperparameter_curves(rows, column):
+    for m, name, points in hyperparameter_curves(rows, column, shipped):
         for value, by_size in points:
             cells = [_cell(by_size.get(b, [])) for b in batch_sizes(rows)]
             lines.append(f"| {m} | {name}={value:g} | " + " | ".join(cells) + " |")
     return lines
 
 
-def hyperparameter_curves(rows: List[Dict], column: str = "probe_acc1"):
+def hyperparameter_curves(rows: List[Dict], column: str = "probe_acc1", shipped: Optional[Dict] = None):
     """[(method, hyperparameter, [(value, {batch: [accuracies over seeds]}), ...])] for every
-    method with variants; the shipped setting is the point at its own value."""
+    method with variants; the shipped setting is the point at its own value: ``shipped``
+    {(method, key): value} where given (keys outside the loss, such as ``views``), else the
+    row's ``loss_kwargs``."""
+    shipped = shipped or {}
     curves = []
     for m in method_order(rows):
         names = {r["variant"].split("=", 1)[0] for r in rows if r["method"] == m and r.get("variant")}
@@ -123,7 +126,12 @@ def hyperparameter_curves(rows: List[Dict], column: str = "probe_acc1"):
             for r in rows:
                 if r["method"] != m or (r.get("variant") and not r["variant"].startswith(name + "=")):
                     continue
-                value = json.loads(r["loss_kwargs"]).get(name) if r.get("loss_kwargs") else None
+                if r.get("variant"):
+                    value = r["variant"].split("=", 1)[1]
+                elif (m, name) in shipped:
+                    value = shipped[(m, name)]
+                else:
+                    value = json.loads(r["loss_kwargs"]).get(name) if r.get("loss_kwargs") else None
                 if value is None or _num(r.get(column)) is None:
                     continue
                 points.setdefault(float(value), {}).setdefault(int(r["batch_size"]), []).append(float(r[column]))
@@ -131,7 +139,7 @@ def hyperparameter_curves(rows: List[Dict], column: str = "probe_acc1"):
     return curves
 
 
-def results_markdown(rows: List[Dict], baseline: str = "infonce") -> str:
+def results_markdown(rows: List[Dict], baseline: str = "infonce", shipped: Optional[Dict] = None) -> str:
     seeds = sorted({int(r["seed"]) for r in rows})
     lines = [f"Seeds: {', '.join(map(str, seeds))}. Accuracies are top-1 (%) on the validation set, "
              "mean ± std over seeds. Reference rows: `random-init` (the same network, untrained) and "
@@ -150,5 +158,5 @@ def results_markdown(rows: List[Dict], baseline: str = "infonce") -> str:
     lines += ["", "### Representation metrics (validation images; z = projections, feats = backbone)", ""]
     lines += metrics_table(rows)
     if any(r.get("variant") for r in rows):
-        lines += ["", "### Hyperparameter sensitivity (probe_acc1)", ""] + variant_table(rows)
+        lines += ["", "### Hyperparameter sensitivity (probe_acc1)", ""] + variant_table(rows, shipped=shipped)
     return "\n".join(lines) + "\n"

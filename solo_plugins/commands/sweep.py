@@ -16,7 +16,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -216,14 +216,20 @@ def plan(cfg: DictConfig) -> List[Run]:
     return runs
 
 
-def report(rows: List[Dict], out_dir: str, loss_vs_batch_size: bool = True) -> str:
-    table = results_markdown(rows)
+def shipped_settings(cfg: DictConfig) -> Dict:
+    """{(method, key): the shipped config's value} for every variant key of the sweep."""
+    return {(m, key): _default_of(cfg, m, key)
+            for m, settings in (cfg.get("variants") or {}).items() for key in settings}
+
+
+def report(rows: List[Dict], out_dir: str, loss_vs_batch_size: bool = True, shipped: Optional[Dict] = None) -> str:
+    table = results_markdown(rows, shipped=shipped)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(table)
     plot_accuracy_vs_batch_size(rows, out_dir)
     plot_metrics(rows, out_dir)
     if any(r.get("variant") for r in rows):
-        plot_hyperparameters(rows, out_dir)
+        plot_hyperparameters(rows, out_dir, shipped=shipped)
     if loss_vs_batch_size:
         plot_loss_vs_batch_size(out_dir)
     return table
@@ -256,7 +262,7 @@ def sweep(cfg: DictConfig) -> str:
               f"elapsed {spent:.0f}s, about {spent / k * (len(todo) - k):.0f}s left", flush=True)
     keys = {r.key for r in runs}
     rows = [r for r in read_rows(results) if row_key(r) in keys]
-    table = report(rows, cfg.out_dir, cfg.get("loss_vs_batch_size", True))
+    table = report(rows, cfg.out_dir, cfg.get("loss_vs_batch_size", True), shipped_settings(cfg))
     print(table)
     print(f"wrote {cfg.out_dir}/results.csv, results.md and PNG plots")
     return table
