@@ -47,16 +47,19 @@ def kernel_value(name, d2, t):
     raise KeyError(name)
 
 
+def kcl_kernels(kernel, t):
+    """KCL's (alignment, uniformity) kernels of d²."""
+    if kernel == "log":
+        return (lambda d2: kernel_value("log_align", d2, t)), (lambda d2: kernel_value("log_uniform", d2, t))
+    if kernel == "gaussian_riesz":
+        return (lambda d2: kernel_value("gaussian", d2, 2.0)), (lambda d2: kernel_value("riesz", d2, t))
+    same = lambda d2: kernel_value(kernel, d2, t)  # noqa: E731
+    return same, same
+
+
 def kcl(z1, z2, kernel, t, gamma):
     x, y, n = _unit(z1), _unit(z2), z1.shape[0]
-    if kernel == "log":
-        k_align = lambda d2: kernel_value("log_align", d2, t)
-        k_unif = lambda d2: kernel_value("log_uniform", d2, t)
-    elif kernel == "gaussian_riesz":
-        k_align = lambda d2: kernel_value("gaussian", d2, 2.0)
-        k_unif = lambda d2: kernel_value("riesz", d2, t)
-    else:
-        k_align = k_unif = lambda d2: kernel_value(kernel, d2, t)
+    k_align, k_unif = kcl_kernels(kernel, t)
     align = sum(k_align(_d2(x[i], y[i])) for i in range(n)) / n
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
     ex = sum(k_unif(_d2(x[i], x[j])) for i, j in pairs) / len(pairs)
@@ -129,14 +132,7 @@ def mv_infonce(views, temperature):
 def mv_kcl(views, kernel, t, gamma):
     """-2 mean_{v<w} mean_i k(x_i^v, x_i^w) + γ (2/V) Σ_v mean_{i≠j} k(x_i^v, x_j^v)."""
     xs, n, n_views = [_unit(v) for v in views], views[0].shape[0], len(views)
-    if kernel == "log":
-        k_align = lambda d2: kernel_value("log_align", d2, t)
-        k_unif = lambda d2: kernel_value("log_uniform", d2, t)
-    elif kernel == "gaussian_riesz":
-        k_align = lambda d2: kernel_value("gaussian", d2, 2.0)
-        k_unif = lambda d2: kernel_value("riesz", d2, t)
-    else:
-        k_align = k_unif = lambda d2: kernel_value(kernel, d2, t)
+    k_align, k_unif = kcl_kernels(kernel, t)
     view_pairs = [(v, w) for v in range(n_views) for w in range(v + 1, n_views)]
     align = sum(k_align(_d2(xs[v][i], xs[w][i])) for v, w in view_pairs for i in range(n)) / (n * len(view_pairs))
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]

@@ -42,6 +42,11 @@ def test_monte_carlo_noise_is_taken_out_of_the_bias():
     stats = gradient_statistics(z1, z2, [4, 32], losses={"kcl": DEFAULT_LOSSES["kcl"]}, batches=64)
     for s in stats["kcl"].values():
         assert s["net_bias"] <= s["bias"] and s["noise"] == pytest.approx(s["std"] / 8)
+    # the estimate tells a biased loss from an unbiased one: KCL's bias stays at its noise
+    # level, InfoNCE's stands far above it
+    both = gradient_statistics(z1, z2, [4], losses={k: DEFAULT_LOSSES[k] for k in ("kcl", "infonce")}, batches=1024)
+    assert both["kcl"][4]["bias"] < 2 * both["kcl"][4]["noise"]
+    assert both["infonce"][4]["bias"] > 5 * both["infonce"][4]["noise"]
 
 
 def test_first_batch_size_below():

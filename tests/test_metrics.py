@@ -100,8 +100,8 @@ def test_kcl_expected_loss_is_flat_in_batch_size_and_infonce_is_not():
     kcl_large, _ = curves["kcl"][256]
     assert abs(kcl_large - kcl_small) < 4 * kcl_err + 1e-3
     # InfoNCE's expected loss grows like log of the batch size.
-    nce_small, _ = curves["simclr (InfoNCE)"][8]
-    nce_large, _ = curves["simclr (InfoNCE)"][256]
+    nce_small, _ = curves["infonce"][8]
+    nce_large, _ = curves["infonce"][256]
     assert nce_large - nce_small > 0.5 * math.log(256 / 8)
 
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,6 +43,60 @@ def test_checkpoint_loads_into_linear_eval_with_every_backbone_key(digits_root, 
     assert set(state) == set(backbone.state_dict())
     metrics = linear_eval(lin)
     assert "val_acc1" in metrics and 0 <= metrics["val_acc1"] <= 100
+
+
+@pytest.mark.parametrize("override,match", [
+    ("+feature_batchnorm=maybe", "feature_batchnorm must be true or false"),
+    ("+data.train_augmentation=1", "data.train_augmentation must be true or false"),
+    ("~data.image_size", "needs data.image_size"),
+])
+def test_linear_options_are_checked_before_any_checkpoint_is_read(override, match, digits_root, tmp_path):
+    extra = ["pretrained_feature_extractor=/no/such.ckpt", override]
+    if override.startswith("~"):
+        extra.append("+data.train_augmentation=false")
+    lin = compose("linear", "digits", "linear.yaml", digits_overrides(digits_root, tmp_path, extra))
+    with pytest.raises(ConfigError, match=match):
+        linear_eval(lin)
+
+
+def test_whole_image_training_transform_is_the_validation_one():
+    from PIL import Image
+
+    from solo_plugins.data.transforms import small_image_pipeline
+
+    image = Image.fromarray((np.arange(16 * 16 * 3) % 255).astype("uint8").reshape(16, 16, 3))
+    whole, cropped = small_image_pipeline(8, augment=False), small_image_pipeline(8)
+    assert torch.equal(whole["T_train"](image), whole["T_val"](image))
+    torch.manual_seed(0)
+    assert any(not torch.equal(cropped["T_train"](image), cropped["T_val"](image)) for _ in range(5))
+
+
+def test_feature_batchnorm_standardizes_the_features_before_the_classifier(digits_root, tmp_path):
+    ckpt = pretrain(compose("pretrain", "digits", "dcl.yaml", digits_overrides(digits_root, tmp_path, QUICK)))
+    lin = compose("linear", "digits", "linear.yaml", digits_overrides(
+        digits_root, tmp_path, QUICK[:3] + [f"pretrained_feature_extractor='{ckpt}'", "+feature_batchnorm=true",
+                                            "+data.train_augmentation=false"]))
+    seen = {}
+    original = torch.nn.BatchNorm1d.forward
+
+    def spy(module, x):
+        out = original(module, x)
+        if not module.affine and module.training:
+            seen["in"], seen["out"] = x.detach(), out.detach()
+        return out
+
+    torch.nn.BatchNorm1d.forward = spy
+    try:
+        metrics = linear_eval(lin)
+    finally:
+        torch.nn.BatchNorm1d.forward = original
+    assert 0 <= metrics["val_acc1"] <= 100
+    # a training batch as the linear layer sees it: each feature centred and scaled to
+    # variance v / (v + eps), v its batch variance (BatchNorm's eps = 1e-5)
+    x, out = seen["in"], seen["out"]
+    v = x.var(dim=0, unbiased=False)
+    assert out.mean(dim=0).abs().max() < 1e-4
+    torch.testing.assert_close(out.var(dim=0, unbiased=False), v / (v + 1e-5), rtol=1e-3, atol=1e-4)
 
 
 def test_auto_resume_continues_the_run(digits_root, tmp_path, capsys):

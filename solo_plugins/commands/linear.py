@@ -30,6 +30,7 @@ from solo_plugins.checkpoints import load_backbone
 from solo_plugins.commands._hydra import run_hydra
 from solo_plugins.commands._trainer import build_trainer, resume_point
 from solo_plugins.data.transforms import custom_image_size
+from solo_plugins.methods.config import ConfigError
 
 
 def build_backbone(cfg: DictConfig) -> nn.Module:
@@ -46,23 +47,24 @@ def build_backbone(cfg: DictConfig) -> nn.Module:
 def _train_augmentation(cfg: DictConfig) -> bool:
     value = cfg.data.get("train_augmentation", True)
     if not isinstance(value, bool):
-        raise ValueError(f"data.train_augmentation must be true or false; got {value!r}")
+        raise ConfigError(f"data.train_augmentation must be true or false; got {value!r}")
     if not value and cfg.data.get("image_size") is None:
-        raise ValueError("data.train_augmentation: false needs data.image_size (the small-image pipeline)")
+        raise ConfigError("data.train_augmentation: false needs data.image_size (the small-image pipeline)")
     return value
 
 
 def linear_eval(cfg: DictConfig):
     """Trains the linear classifier from a raw config; returns the trainer's final metrics."""
     OmegaConf.set_struct(cfg, False)
+    feature_batchnorm = cfg.get("feature_batchnorm", False)
+    if not isinstance(feature_batchnorm, bool):
+        raise ConfigError(f"feature_batchnorm must be true or false; got {feature_batchnorm!r}")
+    augment = _train_augmentation(cfg)
     cfg = parse_cfg(cfg)
     seed_everything(cfg.seed)
 
     backbone = build_backbone(cfg)
     load_backbone(backbone, cfg.pretrained_feature_extractor)
-    feature_batchnorm = cfg.get("feature_batchnorm", False)
-    if not isinstance(feature_batchnorm, bool):
-        raise ValueError(f"feature_batchnorm must be true or false; got {feature_batchnorm!r}")
     model = LinearModel(backbone, loss_func=nn.CrossEntropyLoss(), mixup_func=None, cfg=cfg)
     if feature_batchnorm:
         model.classifier = nn.Sequential(
@@ -72,7 +74,7 @@ def linear_eval(cfg: DictConfig):
     if not cfg.performance.disable_channel_last:
         model = model.to(memory_format=torch.channels_last)
 
-    with custom_image_size(cfg.data.get("image_size"), augment=_train_augmentation(cfg)):
+    with custom_image_size(cfg.data.get("image_size"), augment=augment):
         train_loader, val_loader = prepare_data(
             cfg.data.dataset,
             train_data_path=cfg.data.train_path,

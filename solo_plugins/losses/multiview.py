@@ -21,7 +21,6 @@ from solo_plugins.losses._common import (
     full_precision,
     log_sum_exp,
     normalized_float32,
-    self_masked_bias,
     shifted_logits,
     terms,
 )
@@ -115,11 +114,9 @@ def mv_infonce_loss_terms(views: Views, temperature: float = 0.2) -> LossTerms:
     local, everyone, offset = _normalized_and_gathered(views)
     n_global = everyone[0].shape[0]
     columns = torch.cat(everyone)
-    per_view = []
-    for v, x in enumerate(local):
-        # self-pairs sit in view v's block of the columns
-        bias = self_masked_bias(x, columns.shape[0], v * n_global + offset, -1.0 / temperature)
-        per_view.append(log_sum_exp(torch.addmm(bias, x, columns.T, alpha=1.0 / temperature), temperature))
+    # view v's self-pairs sit in view v's block of the columns
+    per_view = [log_sum_exp(shifted_logits(x, columns, temperature, v * n_global + offset), temperature)
+                for v, x in enumerate(local)]
     denominator = torch.logsumexp(torch.stack(per_view), dim=0)
     positives = math.log(2.0) + _log_sum_exp_positives(local, temperature)
     return terms(global_mean(-positives, n_global), global_mean(denominator, n_global))
