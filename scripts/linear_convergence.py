@@ -26,6 +26,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--optimizer", default="sgd", help="sgd, lars or adamw (solo's linear optimizers)")
+    parser.add_argument("--cache-features", action="store_true",
+                        help="compute the frozen features once (needs train_augmentation false)")
     parser.add_argument("--setting", action="append", default=None,
                         help='"<feature_batchnorm> <lr>", e.g. "true 0.5" (repeatable)')
     args = parser.parse_args()
@@ -44,12 +46,13 @@ def main() -> None:
                          f"+data.train_augmentation={augment}",
                          f"max_epochs={epochs}", f"optimizer.batch_size={args.batch_size}",
                          f"optimizer.name={args.optimizer}", f"+check_val_every_n_epoch={epochs}",
-                         "data.num_workers=1", f"checkpoint.dir={tmp}"],
+                         "data.num_workers=1", f"checkpoint.dir={tmp}",
+                         f"+cache_features={str(args.cache_features).lower()}"],
                     )
                     start = time.time()
                     final = linear_eval(cfg)
                 print(f"{os.path.basename(checkpoint)}  feature_batchnorm={batchnorm} lr={lr} augment={augment} batch={args.batch_size} {args.optimizer} "
-                      f"epochs={epochs:3d}  val_acc1 {final.get('val_acc1', float('nan')):.2f}  "
+                      f"cache={args.cache_features} epochs={epochs:3d}  val_acc1 {final.get('val_acc1', float('nan')):.2f}  "
                       f"({time.time() - start:.0f} s)", flush=True)
 
 

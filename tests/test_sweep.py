@@ -3,6 +3,7 @@ import json
 import os
 
 import pytest
+from omegaconf import OmegaConf
 
 pytest.importorskip("solo.methods")
 
@@ -101,6 +102,18 @@ def test_plan_skips_a_variant_equal_to_the_shipped_setting():
         f"config_dir={CONFIGS}", "methods=[kcl]", "batch_sizes=[8]", "seeds=[0]",
         "variants={kcl: {gamma: [4, 16.0]}}"])
     assert [r.run_id for r in plan(cfg)] == ["random-init-s0", "pixels-s0", "kcl-b8-s0", "kcl-gamma4-b8-s0"]
+
+
+def test_fashion_mnist_hyperparameter_sweep_extends_the_comparison_by_its_variants():
+    base = compose(os.path.join(CONFIGS, "sweep"), "fashion_mnist.yaml", [f"config_dir={CONFIGS}"])
+    extended = compose(os.path.join(CONFIGS, "sweep"), "fashion_mnist_hyperparameters.yaml", [f"config_dir={CONFIGS}"])
+    comparison, runs = plan(base), plan(extended)
+    assert len(comparison) == 6 + 30 and runs[:len(comparison)] == comparison
+    variants = runs[len(comparison):]
+    assert len(variants) == 24 and {(r.batch_size, r.variant != "") for r in variants} == {(256, True)}
+    assert {r.seed for r in variants} == {0, 1, 2}
+    same = {k: v for k, v in OmegaConf.to_container(extended).items() if not k.startswith("variant")}
+    assert same == {k: v for k, v in OmegaConf.to_container(base).items() if not k.startswith("variant")}
 
 
 def test_views_variant_sets_the_number_of_crops():
