@@ -134,6 +134,14 @@ def test_auto_resume_continues_the_run(digits_root, tmp_path, capsys):
     assert state["epoch"] == 1 and state["global_step"] == 4
 
 
+def test_resuming_a_finished_run_returns_its_checkpoint(digits_root, tmp_path):
+    # a sweep killed after a run's last checkpoint was written resumes it with nothing to do
+    overrides = digits_overrides(digits_root, tmp_path, QUICK + ["auto_resume.enabled=True"])
+    first = pretrain(compose("pretrain", "digits", "infonce.yaml", overrides))
+    again = pretrain(compose("pretrain", "digits", "infonce.yaml", overrides))
+    assert again == first and torch.load(again, weights_only=False)["epoch"] == 0
+
+
 @pytest.mark.parametrize(
     "method,override,key",
     [

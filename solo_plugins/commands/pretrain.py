@@ -130,7 +130,10 @@ def pretrain(cfg: DictConfig) -> Optional[str]:
         trainer.fit(model, ckpt_path=ckpt_path, datamodule=_dali_datamodule(cfg, val_loader))
     else:
         trainer.fit(model, _train_loader(cfg), val_loader, ckpt_path=ckpt_path)
-    return str(checkpointer.last_ckpt) if checkpointer is not None and checkpointer.last_ckpt else None
+    last = getattr(checkpointer, "last_ckpt", None) if checkpointer is not None else None
+    if last is None and ckpt_path is not None:
+        last = ckpt_path  # resumed a run that had already finished: nothing new was saved
+    return str(last) if last else None
 
 
 def main() -> None:
