@@ -58,14 +58,6 @@ def _train_augmentation(cfg: DictConfig) -> bool:
     return value
 
 
-class PrecomputedFeatures(nn.Identity):
-    """Stands in for the frozen backbone when its features were computed once."""
-
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
-
-
 def _cache_features(cfg: DictConfig, augment: bool) -> bool:
     value = cfg.get("cache_features", False)
     if not isinstance(value, bool):
@@ -117,16 +109,13 @@ def linear_eval(cfg: DictConfig):
     augment = _train_augmentation(cfg)
     cached = _cache_features(cfg, augment)
     cfg = parse_cfg(cfg)
-    if cached:
-        OmegaConf.update(cfg, "performance.disable_channel_last", True, force_add=True)  # (N, D) features
     seed_everything(cfg.seed)
 
     backbone = build_backbone(cfg)
     load_backbone(backbone, cfg.pretrained_feature_extractor)
-    frozen = backbone
-    if cached:
-        backbone = PrecomputedFeatures(frozen.inplanes if hasattr(frozen, "inplanes") else frozen.num_features)
     model = LinearModel(backbone, loss_func=nn.CrossEntropyLoss(), mixup_func=None, cfg=cfg)
+    if cached:  # the classifier reads (N, D) features that the frozen backbone computes once, below
+        model.backbone, model.no_channel_last = nn.Identity(), True
     if feature_batchnorm:
         model.classifier = nn.Sequential(
             nn.BatchNorm1d(model.classifier.in_features, affine=False), model.classifier
@@ -146,7 +135,7 @@ def linear_eval(cfg: DictConfig):
             auto_augment=cfg.auto_augment,
         )
     if cached:
-        train_loader, val_loader = precomputed_loaders(frozen, train_loader, val_loader, cfg.optimizer.batch_size)
+        train_loader, val_loader = precomputed_loaders(backbone, train_loader, val_loader, cfg.optimizer.batch_size)
     ckpt_path, wandb_run_id = resume_point(cfg, "linear")
     trainer, _ = build_trainer(cfg, model, "linear", wandb_run_id)
     if cfg.data.format == "dali":
