@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "hydra-core>=1.3.2,<1.4",
     "scipy>=1.11",
     "scikit-learn>=1.3",
+    "threadpoolctl>=3.1",
     "matplotlib>=3.8",
     "numpy>=1.24",
     "pillow>=9",

@@ -82,6 +82,31 @@ def test_tiny_sweep_with_reference_rows_variants_statistics_and_resume(digits_ro
         if r["method"] != "pixels":
             assert r["linear_protocol"] == "max_epochs=1 +limit_train_batches=1 +feature_batchnorm=true"
 
+    # Rows whose probes ran under other settings: only their probes are redone, from the
+    # checkpoint (or the images, for pixels), and they give the same numbers again.
+    from solo_plugins.analysis.results import write_rows
+    from solo_plugins.evaluation import probe_protocol
+
+    rows = _rows(out)
+    assert {r["probe_protocol"] for r in rows} == {probe_protocol()}
+    earlier = {(r["method"], r["variant"], r["batch_size"], r["seed"]): dict(r) for r in rows}
+    stale = [r for r in rows if (r["method"], r["variant"]) in {("pixels", ""), ("dhel", "temperature=0.5")}]
+    assert len(stale) == 3
+    for r in stale:
+        r.update(probe_protocol="logistic lbfgs tol=0.0001", probe_acc1="0", knn_acc1="0")
+    write_rows(str(out / "results.csv"), rows)
+    sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", other))
+    printed = capsys.readouterr().out
+    assert "probes redone [3/3]" in printed and "linear evaluation redone" not in printed
+    again = _rows(out)
+    assert len(again) == 13
+    for r in again:
+        old = earlier[(r["method"], r["variant"], r["batch_size"], r["seed"])]
+        assert r["probe_protocol"] == probe_protocol()
+        assert float(r["probe_acc1"]) == pytest.approx(float(old["probe_acc1"]))
+        assert float(r["knn_acc1"]) == pytest.approx(float(old["knn_acc1"]))
+        assert r["linear_acc1"] == old["linear_acc1"]
+
 
 def test_a_row_is_re_evaluated_from_its_checkpoint_alone(digits_root, tmp_path):
     from solo_plugins.evaluation import evaluate_checkpoint

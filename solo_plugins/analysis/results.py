@@ -18,6 +18,7 @@ FIELDS = [
     "linear_protocol",  # the linear evaluation's overrides: rows under another one are redone
     "probe_C",
     "probe_converged",
+    "probe_protocol",  # the probes' settings: rows under others are re-evaluated
     "loss_kwargs",  # JSON of the loss's own settings
     "checkpoint",  # relative to the output directory
     "config",

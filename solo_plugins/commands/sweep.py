@@ -128,6 +128,41 @@ def redo_linear(cfg: DictConfig, results: str, keys) -> int:
     return len(stale)
 
 
+def redo_probes(cfg: DictConfig, results: str, keys) -> int:
+    """Re-evaluates the finished rows whose probes ran under other settings than this
+    version's (``probe_protocol``): from their checkpoints, or from the images for
+    ``pixels``; returns how many."""
+    from solo_plugins.evaluation import probe_protocol
+
+    stale = [r for r in read_rows(results) if row_key(r) in keys
+             and (r["method"] == "pixels" or r.get("checkpoint"))
+             and r.get("probe_protocol", "") != probe_protocol()]
+    for k, row in enumerate(stale, 1):
+        if row["method"] == "pixels":
+            row.update(_evaluate_pixels(cfg, int(row["seed"])))
+        else:
+            checkpoint = os.path.join(os.path.abspath(cfg.out_dir), row["checkpoint"])
+            row.update(_evaluate(cfg, checkpoint, _data(cfg, row), int(row["seed"])))
+        add_row(results, row)
+        print(f"probes redone [{k}/{len(stale)}] {row['method']} {row['variant']} "
+              f"b{row['batch_size']} s{row['seed']}: {_summary(row)}", flush=True)
+    return len(stale)
+
+
+def _data(cfg: DictConfig, row: Dict) -> DictConfig:
+    """The data settings a row's pretraining config gives under this sweep."""
+    method = row["method"] if row["method"] not in ("random-init", "pixels") else cfg.methods[0]
+    return _pretrain_config(cfg, method, 2, int(row["seed"]), "data").data
+
+
+def _evaluate_pixels(cfg: DictConfig, seed: int) -> Dict:
+    from solo_plugins.evaluation import evaluate_pixels
+
+    start = time.time()
+    scores = evaluate_pixels(_data(cfg, {"method": "pixels", "seed": seed}), seed=seed)
+    return {**scores, "eval_s": round(time.time() - start, 1)}
+
+
 def _evaluate(cfg: DictConfig, checkpoint: str, data: DictConfig, seed: int) -> Dict:
     from solo_plugins.evaluation import evaluate_checkpoint
 
@@ -168,14 +203,13 @@ def run_method(cfg: DictConfig, run: Run) -> Dict:
 def run_reference(cfg: DictConfig, run: Run) -> Dict:
     """``random-init``: the first method's network, untrained, through every probe;
     ``pixels``: the probes on the evaluation images themselves."""
-    from solo_plugins.evaluation import evaluate_pixels, save_untrained
+    from solo_plugins.evaluation import save_untrained
 
     base = cfg.methods[0]
     pre = _pretrain_config(cfg, base, 2, run.seed, run.run_id)
     row = {"method": run.method, "variant": "", "batch_size": "", "seed": run.seed}
     if run.method == "pixels":
-        start = time.time()
-        row.update(evaluate_pixels(pre.data, seed=run.seed), eval_s=round(time.time() - start, 1))
+        row.update(_evaluate_pixels(cfg, run.seed))
         row.update(_provenance(cfg, f"{cfg.dataset} pixels"))
         return row
     checkpoint = save_untrained(pre, pre.checkpoint.dir, run.seed)
@@ -250,6 +284,7 @@ def sweep(cfg: DictConfig) -> str:
     print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already in {results}", flush=True)
     if cfg.get("linear_eval", True):
         redo_linear(cfg, results, {r.key for r in runs})
+    redo_probes(cfg, results, {r.key for r in runs})
     started = time.time()
     for k, run in enumerate(todo, 1):
         n = len(runs) - len(todo) + k

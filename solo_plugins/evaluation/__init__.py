@@ -9,7 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from solo_plugins.evaluation.features import evaluation_datasets, network_features, pixel_features
-from solo_plugins.evaluation.probes import ProbeResult, knn_probe, logistic_probe
+from solo_plugins.evaluation.probes import ProbeResult, knn_probe, logistic_probe, probe_protocol
 
 __all__ = [
     "ProbeResult",
@@ -20,21 +20,22 @@ __all__ = [
     "logistic_probe",
     "network_features",
     "pixel_features",
+    "probe_protocol",
     "probe_scores",
     "save_untrained",
 ]
 
 
-def probe_scores(train_x, train_y, test_x, test_y, seed: int = 0, knn_k: int = 20,
-                 knn_temperature: float = 0.07) -> Dict[str, float]:
-    """``probe_acc1`` (converged logistic regression), ``probe_C``, ``probe_converged`` and
-    ``knn_acc1`` (weighted cosine kNN) of one set of features."""
+def probe_scores(train_x, train_y, test_x, test_y, seed: int = 0) -> Dict[str, float]:
+    """``probe_acc1`` (converged logistic regression), ``probe_C``, ``probe_converged``,
+    ``knn_acc1`` (weighted cosine kNN) and the ``probe_protocol`` of one set of features."""
     probe = logistic_probe(train_x, train_y, test_x, test_y, seed=seed)
     return {
         "probe_acc1": round(probe.acc1, 4),
         "probe_C": probe.C,
         "probe_converged": probe.converged,
-        "knn_acc1": round(knn_probe(train_x, train_y, test_x, test_y, k=knn_k, temperature=knn_temperature), 4),
+        "knn_acc1": round(knn_probe(train_x, train_y, test_x, test_y), 4),
+        "probe_protocol": probe_protocol(),
     }
 
 
