@@ -45,6 +45,35 @@ def test_logistic_probe_is_invariant_to_feature_scale():
     assert a == pytest.approx(b, abs=0.5)
 
 
+def test_logistic_probe_chooses_the_full_grid_s_best_C_and_refits_to_the_same_optimum():
+    """Against a brute-force reference: every C of the grid fitted from scratch (no warm
+    start, no early stop) on the same standardized held-out split, the best refitted from
+    scratch on the whole training set. Noisy labels on few samples put the best C inside
+    the grid, so the early stop and the warm starts are what is checked."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    from solo_plugins.evaluation.probes import DEFAULT_CS
+
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(40, 4))
+    feats = rng.normal(size=(1400, 40))
+    labels = (feats @ w + 2.0 * rng.normal(size=(1400, 4))).argmax(axis=1)
+    x, y, xt, yt = feats[:400], labels[:400], feats[400:], labels[400:]
+    scaler = StandardScaler().fit(x)
+    fx, vx, fy, vy = train_test_split(scaler.transform(x), y, test_size=0.2, stratify=y, random_state=0)
+    scores = [LogisticRegression(C=C, tol=1e-8, max_iter=20000).fit(fx, fy).score(vx, vy) for C in DEFAULT_CS]
+    best = DEFAULT_CS[int(np.argmax(scores))]
+    assert DEFAULT_CS[0] < best < DEFAULT_CS[-1], scores  # an interior optimum
+    reference = LogisticRegression(C=best, tol=1e-8, max_iter=20000).fit(scaler.transform(x), y)
+    expected = 100.0 * reference.score(scaler.transform(xt), yt)
+
+    result = logistic_probe(x, y, xt, yt, seed=0)
+    assert result.C == best and result.converged
+    assert result.acc1 == pytest.approx(expected, abs=1e-9)
+
+
 def test_knn_probe_separable_and_shuffled():
     x, y = _clusters(seed=4)
     xt, yt = _clusters(seed=4)

@@ -114,18 +114,27 @@ def _linear(cfg: DictConfig, checkpoint: str, seed: int) -> Dict:
             "linear_protocol": linear_protocol(cfg), "linear_s": round(time.time() - start, 1)}
 
 
+def _redo(results: str, stale: List[Dict], evaluate, what: str) -> int:
+    """Updates each stale row with ``evaluate(row)`` and writes it back; returns how many."""
+    for k, row in enumerate(stale, 1):
+        row.update(evaluate(row))
+        add_row(results, row)
+        print(f"{what} redone [{k}/{len(stale)}] {row['method']} {row['variant']} "
+              f"b{row['batch_size']} s{row['seed']}: {_summary(row)}", flush=True)
+    return len(stale)
+
+
+def _checkpoint(cfg: DictConfig, row: Dict) -> str:
+    return os.path.join(os.path.abspath(cfg.out_dir), row["checkpoint"])
+
+
 def redo_linear(cfg: DictConfig, results: str, keys) -> int:
     """Re-runs the linear evaluation of the finished rows measured under other linear
     settings than the sweep's, from their checkpoints; returns how many."""
     stale = [r for r in read_rows(results) if row_key(r) in keys and r["method"] != "pixels"
              and r.get("checkpoint") and r.get("linear_protocol", "") != linear_protocol(cfg)]
-    for k, row in enumerate(stale, 1):
-        checkpoint = os.path.join(os.path.abspath(cfg.out_dir), row["checkpoint"])
-        row.update(_linear(cfg, checkpoint, int(row["seed"])))
-        add_row(results, row)
-        print(f"linear evaluation redone [{k}/{len(stale)}] {row['method']} {row['variant']} "
-              f"b{row['batch_size']} s{row['seed']}: linear_acc1 {float(row['linear_acc1']):.2f}", flush=True)
-    return len(stale)
+    return _redo(results, stale, lambda row: _linear(cfg, _checkpoint(cfg, row), int(row["seed"])),
+                 "linear evaluation")
 
 
 def redo_probes(cfg: DictConfig, results: str, keys) -> int:
@@ -134,19 +143,15 @@ def redo_probes(cfg: DictConfig, results: str, keys) -> int:
     ``pixels``; returns how many."""
     from solo_plugins.evaluation import probe_protocol
 
+    def evaluate(row):
+        if row["method"] == "pixels":
+            return _evaluate_pixels(cfg, int(row["seed"]))
+        return _evaluate(cfg, _checkpoint(cfg, row), _data(cfg, row), int(row["seed"]))
+
     stale = [r for r in read_rows(results) if row_key(r) in keys
              and (r["method"] == "pixels" or r.get("checkpoint"))
              and r.get("probe_protocol", "") != probe_protocol()]
-    for k, row in enumerate(stale, 1):
-        if row["method"] == "pixels":
-            row.update(_evaluate_pixels(cfg, int(row["seed"])))
-        else:
-            checkpoint = os.path.join(os.path.abspath(cfg.out_dir), row["checkpoint"])
-            row.update(_evaluate(cfg, checkpoint, _data(cfg, row), int(row["seed"])))
-        add_row(results, row)
-        print(f"probes redone [{k}/{len(stale)}] {row['method']} {row['variant']} "
-              f"b{row['batch_size']} s{row['seed']}: {_summary(row)}", flush=True)
-    return len(stale)
+    return _redo(results, stale, evaluate, "probes")
 
 
 def _data(cfg: DictConfig, row: Dict) -> DictConfig:

@@ -19,7 +19,6 @@ DEFAULT_CS = tuple(10.0 ** k for k in range(-4, 3))
 DEFAULT_TOL = 1e-6
 DEFAULT_MAX_ITER = 10000
 VAL_FRACTION = 0.2
-PATIENCE = 1  # the C path stops after this many held-out scores in a row below its best
 KNN_K = 20
 KNN_TEMPERATURE = 0.07
 
@@ -28,7 +27,7 @@ def probe_protocol() -> str:
     """The probes' settings as one line, recorded in each result row: a row measured under
     other settings is re-evaluated by the sweep."""
     return (f"logistic lbfgs standardized tol={DEFAULT_TOL:g} max_iter={DEFAULT_MAX_ITER} "
-            f"C={min(DEFAULT_CS):g}..{max(DEFAULT_CS):g} patience={PATIENCE} val={VAL_FRACTION:g} 1-thread; "
+            f"C={min(DEFAULT_CS):g}..{max(DEFAULT_CS):g} patience=1 val={VAL_FRACTION:g} 1-thread; "
             f"knn k={KNN_K} cosine T={KNN_TEMPERATURE:g}")
 
 
@@ -74,7 +73,7 @@ def logistic_probe(
         train_x: (N, D) training features. train_y: (N,) integer labels.
         test_x: (M, D) test features. test_y: (M,) integer labels.
         Cs: inverse regularization strengths to choose from, tried from the smallest up
-            until one scores below the best on the held-out split.
+            until one scores no better than the best on the held-out split.
         val_fraction: share of the training set held out to choose C (stratified).
         seed: the held-out split's seed.
         max_iter: L-BFGS iterations allowed; ``converged`` says whether they sufficed.
@@ -99,22 +98,20 @@ def _logistic_probe(train_x, train_y, test_x, test_y, Cs, val_fraction, seed, ma
 
     # Standardized by the statistics of the whole training set (no labels involved), so
     # that the fits on its held-out split and the final refit share their coordinates.
-    scaler = StandardScaler().fit(_numpy(train_x))
-    train_x, test_x = scaler.transform(_numpy(train_x)), scaler.transform(_numpy(test_x))
+    train_x = _numpy(train_x)
+    scaler = StandardScaler().fit(train_x)
+    train_x, test_x = scaler.transform(train_x), scaler.transform(_numpy(test_x))
     train_y, test_y = _numpy(train_y).astype(np.int64), _numpy(test_y).astype(np.int64)
     fit_x, val_x, fit_y, val_y = train_test_split(
         train_x, train_y, test_size=val_fraction, stratify=train_y, random_state=seed
     )
-    best, best_score, best_model, falls, model = None, -1.0, None, 0, None
+    best, best_score, best_model, model = None, -1.0, None, None
     for C in sorted(Cs):  # from strong to weak regularization, each fit warm-started
         model, _ = _fit(fit_x, fit_y, C, max_iter, tol, model)
         score = model.score(val_x, val_y)
-        if score > best_score:  # ties go to the strongest regularization
-            best, best_score, best_model, falls = float(C), score, copy.deepcopy(model), 0
-        else:
-            falls += 1
-            if falls == PATIENCE:  # past the peak: weaker regularization only overfits more
-                break
+        if score <= best_score:  # past the peak: weaker regularization only overfits more
+            break
+        best, best_score, best_model = float(C), score, copy.deepcopy(model)  # ties: the stronger
 
     # The refit on the whole training set starts from the held-out fit at the chosen C: the
     # same convex problem up to 20% more data, so only the path to the optimum is shorter.
