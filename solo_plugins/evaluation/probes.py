@@ -26,6 +26,8 @@ KNN_TEMPERATURE = 0.07
 def probe_protocol() -> str:
     """The probes' settings as one line, recorded in each result row: a row measured under
     other settings is re-evaluated by the sweep."""
+    # "patience=1": the C path stops at the first held-out score no better than the best.
+    # Changing this string marks every recorded row stale.
     return (f"logistic lbfgs standardized tol={DEFAULT_TOL:g} max_iter={DEFAULT_MAX_ITER} "
             f"C={min(DEFAULT_CS):g}..{max(DEFAULT_CS):g} patience=1 val={VAL_FRACTION:g} 1-thread; "
             f"knn k={KNN_K} cosine T={KNN_TEMPERATURE:g}")
