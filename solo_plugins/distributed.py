@@ -7,10 +7,14 @@ everyone's embeddings). DDP's gradient averaging then yields the gradient of the
 rank-averaged loss, which is what one process would compute on the whole batch.
 
 Ranks may hold different numbers of rows (a last, smaller batch; uneven sharding): sizes
-are exchanged first and the rows are padded for ``all_gather``.
+are exchanged first (one host-device sync per call) and the rows are padded for
+``all_gather``. Inside :func:`equal_shards` the exchange is skipped and a gather costs no
+sync: solo-learn's training loaders give every rank the same batch size.
 """
 
-from typing import List, NamedTuple, Tuple
+import contextlib
+import threading
+from typing import Iterator, List, NamedTuple, Tuple
 
 import torch
 import torch.distributed as dist
@@ -56,19 +60,51 @@ class GatheredRows(NamedTuple):
     offset: int
 
 
+_shards = threading.local()
+
+
+@contextlib.contextmanager
+def equal_shards() -> Iterator[None]:
+    """Declares that every rank passes the same number of rows to the losses called inside,
+    so that gathering them needs no exchange of sizes and no host-device sync.
+
+    solo-learn's training loaders guarantee it (``DistributedSampler`` pads every rank to
+    the same length and the last batch is dropped; DALI drops it too); the methods call
+    their losses inside it. Outside, ranks may hold any sizes.
+
+    Example:
+        >>> with equal_shards():
+        ...     loss = dhel_loss_func(z1, z2)
+    """
+    previous = getattr(_shards, "equal", False)
+    _shards.equal = True
+    try:
+        yield
+    finally:
+        _shards.equal = previous
+
+
+def _shard_sizes(n_local: int, like: torch.Tensor) -> List[int]:
+    """Every rank's number of rows: known inside :func:`equal_shards`, else exchanged (one
+    all_gather and one host-device sync)."""
+    if getattr(_shards, "equal", False):
+        return [n_local] * dist.get_world_size()
+    mine = like.new_full((1,), n_local, dtype=torch.long)  # built on the device: no copy
+    everyone = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
+    dist.all_gather(everyone, mine)
+    return torch.cat(everyone).to("cpu", copy=True).tolist()  # the one copy to the host
+
+
 def gather_rows(*tensors: torch.Tensor) -> Tuple[GatheredRows, ...]:
     """Gathers each (n_local, ...) tensor into (n_global, ...) with gradients.
 
     On one process (or without torch.distributed) this returns the tensors themselves,
-    with offset 0, at no cost.
+    with offset 0, at no cost. All tensors must have the same number of rows; their sizes
+    are exchanged once for all of them (not at all inside :func:`equal_shards`).
     """
     if not is_distributed():
         return tuple(GatheredRows(t, 0) for t in tensors)
-    n_local = tensors[0].shape[0]
-    sizes_tensor = torch.tensor([n_local], device=tensors[0].device, dtype=torch.long)
-    all_sizes = [torch.zeros_like(sizes_tensor) for _ in range(dist.get_world_size())]
-    dist.all_gather(all_sizes, sizes_tensor)
-    sizes = [int(s.item()) for s in all_sizes]
+    sizes = _shard_sizes(tensors[0].shape[0], tensors[0])
     offset = sum(sizes[: dist.get_rank()])
     return tuple(GatheredRows(_GatherRows.apply(t, sizes), offset) for t in tensors)
 

@@ -88,9 +88,7 @@ def self_masked_bias(a: torch.Tensor, n_cols: int, offset: int, shift: float) ->
     offset + i: the bias of an addmm that masks the self-pairs as it computes. Masking the
     product afterwards, in place on a slice, would make autograd copy the whole gradient."""
     bias = a.new_full((a.shape[0], n_cols), shift)
-    rows = torch.arange(a.shape[0], device=a.device)
-    bias[rows, offset + rows] = float("-inf")
-    return bias
+    return mask_self(bias, offset, float("-inf"))
 
 
 def shifted_logits(a: torch.Tensor, b: torch.Tensor, temperature: float, mask_offset: int) -> torch.Tensor:
@@ -115,7 +113,10 @@ def log_sum_exp(shifted: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 def mask_self(scores: torch.Tensor, offset: int, value: float) -> torch.Tensor:
-    """Writes ``value`` where local row i meets global column offset + i (in place)."""
+    """Writes ``value`` where local row i meets global column offset + i (in place).
+
+    A ``fill_`` of a diagonal view takes the value as a kernel argument; indexed assignment
+    of a Python number would make it a CPU tensor, copied to the device with a host sync."""
     n = scores.shape[0]
     scores[:, offset : offset + n].diagonal().fill_(value)
     return scores
@@ -133,11 +134,9 @@ def both_views_logits(x, y, x_all, y_all, offset: int, temperature: float, mask_
     """
     n, n_global = x.shape[0], x_all.shape[0]
     bias = x.new_full((2 * n, 2 * n_global), -1.0 / temperature)
-    rows = torch.arange(n, device=x.device)
-    cols = offset + rows
-    bias[rows, cols] = float("-inf")
-    bias[n + rows, n_global + cols] = float("-inf")
+    mask_self(bias[:n], offset, float("-inf"))
+    mask_self(bias[n:], n_global + offset, float("-inf"))
     if mask_positives:
-        bias[rows, n_global + cols] = float("-inf")
-        bias[n + rows, cols] = float("-inf")
+        mask_self(bias[:n], n_global + offset, float("-inf"))
+        mask_self(bias[n:], offset, float("-inf"))
     return torch.addmm(bias, torch.cat([x, y]), torch.cat([x_all, y_all]).T, alpha=1.0 / temperature)

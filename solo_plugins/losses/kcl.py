@@ -80,16 +80,60 @@ def kernels(kernel: str, t: float) -> Tuple[_Kernel, _Kernel]:
     return table[kernel]
 
 
+#: Elements of the (rows, N, D) difference block that :func:`squared_distances` holds at a
+#: time (16 MiB in float32): its extra memory is the (n, N) result plus this block.
+DIFFERENCE_BLOCK = 1 << 22
+
+
+class _SquaredDistances(torch.autograd.Function):
+    """|a_i - b_j|² from differences, in row blocks, forward and backward. torch.cdist's
+    difference-based mode computes the same, but its CUDA backward holds an (N, n, D) buffer."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(a, b)
+        d2 = a.new_empty((a.shape[0], b.shape[0]))
+        for rows in _row_blocks(a, b):
+            d2[rows] = (a[rows, None, :] - b[None]).square().sum(dim=2)
+        return d2
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        a, b = ctx.saved_tensors
+        grad_a = torch.empty_like(a) if ctx.needs_input_grad[0] else None
+        grad_b = torch.zeros_like(b) if ctx.needs_input_grad[1] else None
+        for rows in _row_blocks(a, b):
+            # d|a_i - b_j|²/da_i = 2(a_i - b_j): summed from differences, not as
+            # a_i Σ_j g_ij - Σ_j g_ij b_j, which cancels for nearly coinciding points.
+            weighted = (a[rows, None, :] - b[None]) * (2 * grad[rows, :, None])
+            if grad_a is not None:
+                grad_a[rows] = weighted.sum(dim=1)
+            if grad_b is not None:
+                grad_b -= weighted.sum(dim=0)
+        return grad_a, grad_b
+
+
+def _row_blocks(a: torch.Tensor, b: torch.Tensor):
+    step = max(1, DIFFERENCE_BLOCK // max(1, b.shape[0] * b.shape[1]))
+    return (slice(start, start + step) for start in range(0, a.shape[0], step))
+
+
+def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(n, N) squared distances |a_i - b_j|² computed from differences (exact for nearly
+    coinciding points, unlike 2 - 2<a, b>), in O(n·N) memory plus a fixed block."""
+    return _SquaredDistances.apply(a, b)
+
+
 def _mean_energy_to_others(local, everyone, offset: int, kernel: _Kernel, exact_d2: bool = False) -> torch.Tensor:
     """(1/(N-1)) Σ_{j≠i} K(|local_i - everyone_j|²), one value per local row. With
     ``exact_d2`` the distances come from differences, not from the Gram matrix, so that
     nearly coinciding points keep their (tiny) distance."""
     if exact_d2:
-        d2 = torch.cdist(local, everyone, compute_mode="donot_use_mm_for_euclid_dist").square()
+        d2 = squared_distances(local, everyone)
     else:
         d2 = (2 - 2 * (local @ everyone.T)).clamp_min(0)
     mask_self(d2, offset, _SELF_D2)
-    self_energy = kernel(d2.new_tensor(_SELF_D2))
+    self_energy = kernel(d2.new_full((), _SELF_D2))
     return (kernel(d2).sum(dim=1) - self_energy) / (everyone.shape[0] - 1)
 
 

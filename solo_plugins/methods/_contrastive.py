@@ -10,6 +10,7 @@ import torch.nn as nn
 from solo.methods.base import BaseMethod
 from solo.utils.misc import omegaconf_select
 
+from solo_plugins.distributed import equal_shards
 from solo_plugins.losses._common import LossTerms
 from solo_plugins.methods.config import ConfigError, require_choice, require_int
 
@@ -80,6 +81,7 @@ class ContrastiveMethod(BaseMethod):
 
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)
+        self._epoch_sums, self._epoch_steps = None, 0
         kwargs = cfg.method_kwargs
         self.projector = build_projector(
             self.features_dim, kwargs.proj_hidden_dim, kwargs.proj_output_dim, kwargs.projector
@@ -133,17 +135,32 @@ class ContrastiveMethod(BaseMethod):
     def multiview_terms(self, views: List[torch.Tensor]) -> LossTerms:
         raise NotImplementedError
 
+    def _logged_names(self) -> Tuple[str, str, str]:
+        return f"train_{self.loss_name}_loss", "train_alignment_term", f"train_{self.uniformity_name}_term"
+
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         out = super().training_step(batch, batch_idx)
         views = out["z"]
-        parts = self.contrastive_terms(*views) if len(views) == 2 else self.multiview_terms(views)
-        self.log_dict(
-            {
-                f"train_{self.loss_name}_loss": parts.loss,
-                "train_alignment_term": parts.alignment,
-                f"train_{self.uniformity_name}_term": parts.uniformity,
-            },
-            on_epoch=True,
-            sync_dist=True,
-        )
+        # solo's training loaders give every rank the same batch size (DistributedSampler
+        # pads, the last batch is dropped), so the negatives are gathered without a sync.
+        with equal_shards():
+            parts = self.contrastive_terms(*views) if len(views) == 2 else self.multiview_terms(views)
+        values = torch.stack([parts.loss, parts.alignment, parts.uniformity]).detach()
+        # Each step logs this rank's values with no collective; the epoch means are
+        # accumulated on the device and averaged over ranks once, at the end of the epoch.
+        self.log_dict(dict(zip(self._logged_names(), values)), on_step=True, on_epoch=False)
+        if self._epoch_sums is None:
+            self._epoch_sums, self._epoch_steps = torch.zeros_like(values), 0
+        self._epoch_sums += values
+        self._epoch_steps += 1
         return parts.loss + out["loss"]
+
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        self._epoch_sums, self._epoch_steps = None, 0
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        if self._epoch_sums is not None and self._epoch_steps:
+            means = self._epoch_sums / self._epoch_steps
+            self.log_dict({f"{name}_epoch": m for name, m in zip(self._logged_names(), means)}, sync_dist=True)
