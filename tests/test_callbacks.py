@@ -28,6 +28,8 @@ def test_representation_metrics_callback_logs_to_the_trainer(tmp_path):
 
     cfg = OmegaConf.create({"representation_metrics": {"enabled": True, "frequency": 1, "max_samples": 16}})
     (callback,) = callbacks_from_config(cfg)
+    assert callback.pair_loader is None  # no training images named: no alignment
+    callback.pair_loader = lambda: DataLoader(FakeViews(16), batch_size=8)
     model = DHEL(base_cfg("dhel"))
     trainer = Trainer(max_epochs=1, accelerator="cpu", logger=False, default_root_dir=tmp_path,
                       callbacks=[callback], num_sanity_val_steps=0, enable_checkpointing=False)
@@ -36,3 +38,28 @@ def test_representation_metrics_callback_logs_to_the_trainer(tmp_path):
     for key in ("z_wasserstein_uniformity", "feats_effective_rank", "z_rank", "z_alignment", "z_uniformity"):
         assert f"repr/{key}" in trainer.callback_metrics
     assert 1 <= callback.history[0]["z_effective_rank"] <= 16
+
+
+def _steps_per_run(digits_root, tmp_path, extra, metrics_on):
+    from solo_plugins.commands.pretrain import pretrain
+    from tests.conftest import compose, digits_overrides
+
+    overrides = ["max_epochs=3", "optimizer.batch_size=64", "+limit_val_batches=1", "data.num_workers=1",
+                 f"representation_metrics.enabled={metrics_on}", "representation_metrics.frequency=1",
+                 "representation_metrics.max_samples=512", *extra]
+    out = tmp_path / ("on" if metrics_on else "off")
+    ckpt = pretrain(compose("pretrain", "digits", "dhel.yaml", digits_overrides(digits_root, out, overrides)))
+    return torch.load(ckpt, weights_only=False)["global_step"]
+
+
+@pytest.mark.parametrize("loader", ["dali", "torchvision"])
+def test_metrics_callback_leaves_every_training_step_to_the_loop(loader, digits_root, tmp_path):
+    """Under DALI the training loader is one stateful iterator: a callback that read it took
+    8 batches of the next epoch (63 steps without it, 55 with it, before the fix)."""
+    extra = []
+    if loader == "dali":
+        pytest.importorskip("nvidia.dali")
+        extra = ["data.format=dali", "+dali.device=cpu"]
+    without = _steps_per_run(digits_root, tmp_path, extra, False)
+    with_metrics = _steps_per_run(digits_root, tmp_path, extra, True)
+    assert without == with_metrics == 3 * (1347 // 64)
