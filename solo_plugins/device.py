@@ -38,6 +38,18 @@ def resolve_device(device: Optional[str] = "auto") -> torch.device:
     raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:<index>); got {device!r}")
 
 
+def config_device(cfg) -> torch.device:
+    """The ``device`` key of a command's config (default ``auto``), resolved; a bad value is a
+    ConfigError naming the key."""
+    from solo_plugins.methods.config import ConfigError
+
+    value = cfg.get("device", "auto")
+    try:
+        return resolve_device(value)
+    except ValueError as error:
+        raise ConfigError(f"device: {error}") from None
+
+
 def _tensors(tree) -> List[torch.Tensor]:
     return [t for t in tree_leaves(tree) if isinstance(t, torch.Tensor)]
 
@@ -73,8 +85,8 @@ class HostSyncLog(TorchDispatchMode):
             self.syncs.append(f"{name}: a copy from {inputs[0].device} to the host")
         if func is torch.ops.aten._local_scalar_dense.default:
             self.syncs.append(f"{name} of a tensor on {inputs[0].device}")
-            if inputs[0].device.type == "meta":  # a meta tensor has no value to read
-                return torch.zeros((), dtype=inputs[0].dtype).item()
+            if inputs[0].device.type == "meta":  # a meta tensor has no value: read as 1
+                return torch.ones((), dtype=inputs[0].dtype).item()
         out = func(*args, **kwargs)
         outputs = _tensors(out)
         touches_device = on_device or any(t.device.type != "cpu" for t in outputs)

@@ -167,3 +167,19 @@ def test_distributed_losses_sync_only_for_uneven_shards_and_stay_exact(sizes):
         got_b = torch.cat([ranks[r][name][4] for r in range(2)]) / 2
         torch.testing.assert_close(got_a, want_a, rtol=1e-9, atol=1e-12, msg=name)
         torch.testing.assert_close(got_b, want_b, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_knn_probe_and_gradient_analysis_build_nothing_on_the_host_for_device_inputs():
+    from solo_plugins.analysis.gradient_vs_batch_size import gradient_statistics
+    from solo_plugins.evaluation.probes import knn_probe
+
+    x, y = torch.randn(40, 8, device="meta"), torch.zeros(40, dtype=torch.long, device="meta")
+    with HostSyncLog() as log:
+        knn_probe(x, y, x[:10], y[:10], k=5, chunk_size=4)
+    assert not log.host_copies, log.host_copies
+    assert len(log.syncs) == 3  # the two label maxima and the final count, not one per chunk
+    z = torch.randn(32, 6, device="meta", dtype=torch.float64)
+    with HostSyncLog() as log:
+        gradient_statistics(z, z, [4, 8], losses={"dhel": lambda a, b: dhel_loss_func(a, b)}, batches=3)
+    # the only host data: each batch size's random draws (from a CPU generator), copied once
+    assert len(log.host_copies) == 2 and all("(3, 4)" in c or "(3, 8)" in c for c in log.host_copies), log.host_copies

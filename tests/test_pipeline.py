@@ -55,6 +55,7 @@ def test_checkpoint_loads_into_linear_eval_with_every_backbone_key(digits_root, 
      "cache_features: true needs checkpoint.enabled: false"),
     ("+cache_features=true +data.train_augmentation=false +finetune=true", "needs finetune: false"),
     ("+cache_features=true +data.train_augmentation=false +mixup=0.8", "needs mixup: 0 and cutmix: 0"),
+    ("device=tpu", "device: device must be one of auto, cpu, cuda"),
 ])
 def test_linear_options_are_checked_before_any_checkpoint_is_read(override, match, digits_root, tmp_path):
     extra = ["pretrained_feature_extractor=/no/such.ckpt", *override.split()]

@@ -3,6 +3,7 @@ import json
 import os
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 pytest.importorskip("solo.methods")
@@ -116,10 +117,21 @@ def test_a_row_is_re_evaluated_from_its_checkpoint_alone(digits_root, tmp_path):
                                               "reference_rows=false", "linear_eval=false"])
     sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", overrides))
     (row,) = _rows(out)
-    again = evaluate_checkpoint(str(out / row["checkpoint"]), seed=0, metrics_samples=64)
-    assert again["probe_acc1"] == pytest.approx(float(row["probe_acc1"]))
-    assert again["knn_acc1"] == pytest.approx(float(row["knn_acc1"]))
-    assert again["z_effective_rank"] == pytest.approx(float(row["z_effective_rank"]), rel=1e-4)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:  # the sweep's row was evaluated at device: auto
+        again = evaluate_checkpoint(str(out / row["checkpoint"]), seed=0, metrics_samples=64, device=device)
+        assert again["probe_acc1"] == pytest.approx(float(row["probe_acc1"]), abs=0.5 if device == "cuda" else 1e-9)
+        assert again["knn_acc1"] == pytest.approx(float(row["knn_acc1"]), abs=0.5 if device == "cuda" else 1e-9)
+        assert again["z_effective_rank"] == pytest.approx(float(row["z_effective_rank"]), rel=1e-3)
+
+
+def test_a_bad_device_fails_before_any_run(tmp_path):
+    from solo_plugins.methods.config import ConfigError
+
+    cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", [f"out_dir={tmp_path}/out", "device=gpu"])
+    with pytest.raises(ConfigError, match="device must be one of auto, cpu, cuda"):
+        sweep(cfg)
+    assert not os.path.exists(tmp_path / "out" / "results.csv")
 
 
 def test_plan_skips_a_variant_equal_to_the_shipped_setting():

@@ -33,7 +33,7 @@ def clustered_pairs(n: int = 2048, dim: int = 32, clusters: int = 10, seed: int 
 
 
 def _gradient(loss_fn: Callable, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-    w = torch.eye(z1.shape[1], dtype=z1.dtype, requires_grad=True)
+    w = torch.eye(z1.shape[1], dtype=z1.dtype, device=z1.device, requires_grad=True)
     (grad,) = torch.autograd.grad(loss_fn(z1 @ w, z2 @ w), w)
     return grad.flatten()
 
@@ -60,8 +60,9 @@ def gradient_statistics(
         for b in batch_sizes:
             if not 2 <= b <= n:
                 raise ValueError(f"batch sizes must be in [2, {n}]; got {b}")
-            grads = torch.stack([_gradient(loss_fn, z1[p], z2[p])
-                                 for p in (torch.randperm(n, generator=gen)[:b] for _ in range(batches))])
+            # drawn on the CPU (the same batches on any device), copied over once
+            picks = torch.stack([torch.randperm(n, generator=gen)[:b] for _ in range(batches)]).to(z1.device)
+            grads = torch.stack([_gradient(loss_fn, z1[p], z2[p]) for p in picks])
             mean = grads.mean(dim=0)
             trace_cov = float((grads - mean).square().sum(dim=1).mean()) * batches / (batches - 1)
             bias = float((mean - full).norm()) / scale

@@ -18,6 +18,7 @@ from solo.utils.knn import WeightedKNNClassifier
 
 from solo_plugins.checkpoints import load_method
 from solo_plugins.commands._hydra import run_hydra
+from solo_plugins.device import config_device
 from solo_plugins.data.transforms import custom_image_size
 
 
@@ -33,7 +34,7 @@ def extract(loader, model, device) -> Tuple[Dict[str, torch.Tensor], torch.Tenso
 
 
 def knn_eval(cfg: DictConfig):
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = config_device(cfg)
     model, _ = load_method(cfg.pretrained_checkpoint_dir)
     model.to(device)
     with custom_image_size(cfg.data.get("image_size")):

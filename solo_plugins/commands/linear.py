@@ -16,7 +16,9 @@ With ``data.image_size`` set, ``data.train_augmentation: false`` trains on the w
 gradient) gives every image the same features in every epoch, and ``cache_features: true``
 computes them once: solo-learn's LinearModel and Trainer train the classifier on the stored
 features, the same steps in the same order, at a fraction of the cost per epoch, so the
-evaluation can run the hundreds of epochs SGD needs to converge.
+evaluation can run the hundreds of epochs SGD needs to converge. They are computed on
+``device`` (``auto``: CUDA when available; ``cpu``; ``cuda``); the Trainer's ``accelerator``
+decides where the classifier trains.
 """
 
 import torch
@@ -35,6 +37,7 @@ from solo_plugins.checkpoints import load_backbone
 from solo_plugins.commands._hydra import run_hydra
 from solo_plugins.commands._trainer import build_trainer, resume_point
 from solo_plugins.data.transforms import custom_image_size
+from solo_plugins.device import config_device
 from solo_plugins.methods.config import ConfigError
 
 
@@ -80,23 +83,24 @@ def _cache_features(cfg: DictConfig, augment: bool) -> bool:
 
 
 @torch.no_grad()
-def _features(backbone: nn.Module, loader: DataLoader) -> TensorDataset:
+def _features(backbone: nn.Module, loader: DataLoader, device: torch.device) -> TensorDataset:
     loader = DataLoader(loader.dataset, batch_size=loader.batch_size, num_workers=loader.num_workers)
     feats, targets = [], []
     for images, target in loader:
-        feats.append(backbone(images))
+        feats.append(backbone(images.to(device)).cpu())
         targets.append(target)
     return TensorDataset(torch.cat(feats), torch.cat(targets))
 
 
 def precomputed_loaders(backbone: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
-                        batch_size: int):
+                        batch_size: int, device="cpu"):
     """Loaders of the frozen backbone's features, batched and shuffled as solo-learn's
-    ``prepare_dataloaders`` batches the images. The global RNG is left as it was, so the
+    ``prepare_dataloaders`` batches the images. The features are computed on ``device`` and
+    kept on the CPU, for the Trainer to move. The global RNG is left as it was, so the
     classifier sees the batches a run on the images would."""
     with torch.random.fork_rng(devices=[]):
-        backbone.eval()
-        train, val = _features(backbone, train_loader), _features(backbone, val_loader)
+        backbone.eval().to(device)
+        train, val = _features(backbone, train_loader, device), _features(backbone, val_loader, device)
     return prepare_dataloaders(train, val, batch_size=batch_size, num_workers=0)
 
 
@@ -108,6 +112,7 @@ def linear_eval(cfg: DictConfig):
         raise ConfigError(f"feature_batchnorm must be true or false; got {feature_batchnorm!r}")
     augment = _train_augmentation(cfg)
     cached = _cache_features(cfg, augment)
+    device = config_device(cfg)  # where the cached features are computed
     cfg = parse_cfg(cfg)
     seed_everything(cfg.seed)
 
@@ -135,7 +140,8 @@ def linear_eval(cfg: DictConfig):
             auto_augment=cfg.auto_augment,
         )
     if cached:
-        train_loader, val_loader = precomputed_loaders(backbone, train_loader, val_loader, cfg.optimizer.batch_size)
+        train_loader, val_loader = precomputed_loaders(backbone, train_loader, val_loader, cfg.optimizer.batch_size,
+                                                       device)
     ckpt_path, wandb_run_id = resume_point(cfg, "linear")
     trainer, _ = build_trainer(cfg, model, "linear", wandb_run_id)
     if cfg.data.format == "dali":

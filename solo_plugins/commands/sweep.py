@@ -30,6 +30,7 @@ from solo_plugins.analysis.plots import (
 from solo_plugins.analysis.report import results_markdown
 from solo_plugins.analysis.results import add_row, read_rows, row_key
 from solo_plugins.commands._hydra import compose, run_hydra
+from solo_plugins.device import config_device
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def _evaluate_pixels(cfg: DictConfig, seed: int) -> Dict:
     from solo_plugins.evaluation import evaluate_pixels
 
     start = time.time()
-    scores = evaluate_pixels(_data(cfg, {"method": "pixels", "seed": seed}), seed=seed)
+    scores = evaluate_pixels(_data(cfg, {"method": "pixels", "seed": seed}), seed=seed, device=config_device(cfg))
     return {**scores, "eval_s": round(time.time() - start, 1)}
 
 
@@ -172,7 +173,8 @@ def _evaluate(cfg: DictConfig, checkpoint: str, data: DictConfig, seed: int) -> 
     from solo_plugins.evaluation import evaluate_checkpoint
 
     start = time.time()
-    scores = evaluate_checkpoint(checkpoint, seed=seed, data=data, metrics_samples=cfg.get("metrics_samples", 1024))
+    scores = evaluate_checkpoint(checkpoint, seed=seed, data=data, metrics_samples=cfg.get("metrics_samples", 1024),
+                                 device=config_device(cfg))
     return {**scores, "eval_s": round(time.time() - start, 1)}
 
 
@@ -281,6 +283,7 @@ def _summary(row: Dict) -> str:
 
 def sweep(cfg: DictConfig) -> str:
     source_commit()  # the code this process runs: read before anything can change the tree
+    config_device(cfg)  # a bad value fails here, before any run
     os.makedirs(cfg.out_dir, exist_ok=True)
     results = os.path.join(cfg.out_dir, "results.csv")
     runs = plan(cfg)

@@ -124,21 +124,26 @@ def _logistic_probe(train_x, train_y, test_x, test_y, Cs, val_fraction, seed, ma
 
 @torch.no_grad()
 def knn_probe(train_x, train_y, test_x, test_y, k: int = KNN_K, temperature: float = KNN_TEMPERATURE,
-              chunk_size: int = 1024) -> float:
+              chunk_size: int = 1024, device=None) -> float:
     """Weighted kNN top-1 accuracy (%) with cosine similarity, as solo-learn's
     ``WeightedKNNClassifier(distance_fx="cosine")``: each of the k nearest training samples
     votes for its label with weight exp(cos / T).
+
+    Runs on ``device`` (default: where ``train_x`` is, the CPU for arrays); every tensor it
+    builds is made there, and the count is read back once.
     """
-    train_x = F.normalize(torch.as_tensor(train_x, dtype=torch.float32), dim=1)
-    test_x = F.normalize(torch.as_tensor(test_x, dtype=torch.float32), dim=1)
-    train_y = torch.as_tensor(train_y, dtype=torch.long)
-    test_y = torch.as_tensor(test_y, dtype=torch.long)
+    if device is None:
+        device = train_x.device if isinstance(train_x, torch.Tensor) else torch.device("cpu")
+    train_x = F.normalize(torch.as_tensor(train_x, dtype=torch.float32).to(device), dim=1)
+    test_x = F.normalize(torch.as_tensor(test_x, dtype=torch.float32).to(device), dim=1)
+    train_y = torch.as_tensor(train_y, dtype=torch.long).to(device)
+    test_y = torch.as_tensor(test_y, dtype=torch.long).to(device)
     num_classes = int(max(train_y.max(), test_y.max())) + 1
     k = min(k, len(train_y))
-    correct = 0
+    correct = test_y.new_zeros(())
     for start in range(0, len(test_y), chunk_size):
         sims, idx = (test_x[start : start + chunk_size] @ train_x.T).topk(k, dim=1)
-        votes = torch.zeros(len(idx), num_classes)
+        votes = sims.new_zeros((len(idx), num_classes))
         votes.scatter_add_(1, train_y[idx], (sims / temperature).exp())
-        correct += int((votes.argmax(dim=1) == test_y[start : start + chunk_size]).sum())
-    return 100.0 * correct / len(test_y)
+        correct += (votes.argmax(dim=1) == test_y[start : start + chunk_size]).sum()
+    return 100.0 * int(correct) / len(test_y)

@@ -98,13 +98,15 @@ RANK_TOL = 1e-5
 def rank(z: torch.Tensor, tol: float = RANK_TOL) -> int:
     """Rank of the embeddings as the paper computes it: the number of singular values of
     their (d, d) float64 covariance (normalized by n - 1, as ``np.cov``) above the absolute
-    tolerance ``tol`` (1e-5). It depends on the embeddings' scale, like the paper's."""
+    tolerance ``tol`` (1e-5). It depends on the embeddings' scale, like the paper's. The
+    covariance is formed where ``z`` lives; its small SVD runs on the CPU (float64 SVD is
+    slow on most accelerators)."""
     if z.dim() != 2:
         raise ValueError(f"embeddings must be a 2-D tensor (n, d); got shape {tuple(z.shape)}")
     c = z.detach().to(torch.float64)
     c = c - c.mean(dim=0, keepdim=True)
     cov = c.T @ c / max(c.shape[0] - 1, 1)
-    return int((torch.linalg.svdvals(cov) > tol).sum())
+    return int((torch.linalg.svdvals(cov.cpu()) > tol).sum())
 
 
 def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> float:
