@@ -12,6 +12,9 @@ autograd saves for backward, the part of the peak that grows with N².
 
     python scripts/bench_losses.py                 # N in 256 1024 4096, D = 128
     python scripts/bench_losses.py --sizes 1024 --repeats 20
+
+KCL's Riesz kernel computes N·n·D differences; besides its floor it is compared with its
+earlier form, whose distances' backward was torch.cdist's in one piece.
 """
 
 import argparse
@@ -70,7 +73,21 @@ def floor_two_blocks(z1, z2, temperature=0.3):
     return torch.exp(x @ x.T / temperature).sum() + torch.exp(y @ y.T / temperature).sum()
 
 
-FLOORS = {"dhel": floor_two_blocks, "kcl": floor_two_blocks, "dcl": floor_2n, "dclw": floor_2n, "infonce": floor_2n}
+FLOORS = {"dhel": floor_two_blocks, "kcl": floor_two_blocks, "dcl": floor_2n, "dclw": floor_2n, "infonce": floor_2n,
+          "kcl_riesz": floor_two_blocks}
+
+
+def riesz_before(z1, z2, s=1.0, gamma=1.0):
+    """KCL's Riesz loss as this package computed it before its distances' backward ran in row
+    blocks: d² by torch.cdist, whose CUDA backward holds an (N, n, D) buffer."""
+    from solo_plugins.losses import kcl
+
+    blocked = kcl.squared_distances
+    kcl.squared_distances = lambda a, b: torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist").square()
+    try:
+        return kcl_loss_func(z1, z2, "riesz", s, gamma)
+    finally:
+        kcl.squared_distances = blocked
 
 
 def solo_simclr():
@@ -133,8 +150,10 @@ def main():
         "dcl": lambda a, b: dcl_loss_func(a, b, 0.1),
         "dclw": lambda a, b: dcl_loss_func(a, b, 0.1, 0.5),
         "infonce": lambda a, b: infonce_loss_func(a, b, 0.2),
+        "kcl_riesz": lambda a, b: kcl_loss_func(a, b, "riesz", 1.0, 1.0),
     }
-    straightforward = {"dhel": naive_dhel, "kcl": naive_kcl, "dcl": naive_dcl, "infonce": naive_infonce}
+    straightforward = {"dhel": naive_dhel, "kcl": naive_kcl, "dcl": naive_dcl, "infonce": naive_infonce,
+                       "kcl_riesz": riesz_before}
 
     mem_label = "peak MiB" if "cuda" in args.devices else "saved MiB"
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, D = {args.dim}, median of {args.repeats}")
@@ -148,7 +167,8 @@ def main():
             for name, fn in ours.items():
                 rivals = [("floor", FLOORS[name]), ("simclr_loss_func", simclr)]
                 if name in straightforward:
-                    rivals.insert(1, ("straightforward", straightforward[name]))
+                    label = "before (cdist)" if name == "kcl_riesz" else "straightforward"
+                    rivals.insert(1, (label, straightforward[name]))
                 for rival_name, rival in rivals:
                     ta, ma, tb, mb = compare(fn, rival, z1, z2, args.repeats)
                     print(

@@ -19,12 +19,27 @@ else
   "${PIP[@]}" "setuptools<81"
   "${PIP[@]}" --no-build-isolation "solo-learn @ git+https://github.com/vturrisi/solo-learn@${SOLO_COMMIT}"
 fi
-"${PIP[@]}" -e ".[test]"
+# NVIDIA DALI (data.format: dali, the paper's loader) has wheels for Linux on x86_64 and aarch64 only.
+platform="$(uname -s)/$(uname -m)"
+case "$platform" in
+  Linux/x86_64 | Linux/aarch64)
+    if ! "${PIP[@]}" -e ".[test,dali]"; then
+      echo "NOTE: NVIDIA DALI could not be installed for this Python on $platform; installing without it." >&2
+      echo "      data.format: dali will not be available; data.format: image_folder works everywhere." >&2
+      "${PIP[@]}" -e ".[test]"
+    fi
+    ;;
+  *)
+    echo "NOTE: NVIDIA DALI has no wheels for $platform (only Linux x86_64 and aarch64): installed without it." >&2
+    echo "      data.format: dali will not be available; data.format: image_folder works everywhere." >&2
+    "${PIP[@]}" -e ".[test]"
+    ;;
+esac
 "$PY" -c "import solo_plugins, solo.methods; assert 'dhel' in solo.methods.METHODS; print('solo-plugins ready')"
 "$PY" - <<'PYEOF'
 import importlib.metadata as m
 for name in ("solo-plugins", "solo-learn", "torch", "torchvision", "lightning", "torchmetrics", "hydra-core",
-             "omegaconf", "wandb", "scikit-learn", "matplotlib", "pytest"):
+             "omegaconf", "wandb", "scikit-learn", "matplotlib", "pytest", "nvidia-dali-cuda120"):
     try:
         print(f"  {name} {m.version(name)}")
     except m.PackageNotFoundError:

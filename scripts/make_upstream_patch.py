@@ -148,15 +148,18 @@ def append_gather(solo: str) -> None:
     with open(os.path.join(REPO, "solo_plugins", "distributed.py")) as f:
         ours = f.read()
     docstring, body = re.match(r'"""(.*?)"""\n(.*)', ours, re.S).groups()
-    body = re.sub(r"^(from typing import|import torch|import torch.distributed).*\n", "", body, flags=re.M)
+    body = re.sub(r"^(from typing import|import torch|import torch.distributed|import contextlib|import threading).*\n",
+                  "", body, flags=re.M)
     comment = "".join(f"# {line}".rstrip() + "\n" for line in docstring.strip().splitlines())
 
     def change(text: str) -> str:
         text = text.replace(
             "from typing import Dict, List, Optional, Tuple",
-            "from typing import Dict, List, NamedTuple, Optional, Tuple",
+            "from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple",
             1,
         )
+        text = text.replace("import logging\n", "import contextlib\nimport logging\n", 1)
+        text = text.replace("import os\n", "import os\nimport threading\n", 1)
         return black.format_str(
             text.rstrip("\n") + "\n\n\n" + comment + body.lstrip("\n"), mode=black.Mode(line_length=100)
         )

@@ -82,7 +82,11 @@ class HostSyncLog(TorchDispatchMode):
                 "Python number assigned by index): on an accelerator, a copy from the host"
             )
         if func is torch.ops.aten._to_copy.default and str(kwargs.get("device")) == "cpu":
-            self.syncs.append(f"{name}: a copy from {inputs[0].device} to the host")
+            # from a device; or, on CPU inputs, ``.to("cpu", copy=True)``: a plain copy (autocast's
+            # casts change the dtype, ``.to(memory_format=...)`` the layout)
+            plain = kwargs.get("dtype") in (None, inputs[0].dtype) and kwargs.get("memory_format") is None
+            if inputs[0].device.type != "cpu" or plain:
+                self.syncs.append(f"{name}: a copy from {inputs[0].device} to the host")
         if func is torch.ops.aten._local_scalar_dense.default:
             self.syncs.append(f"{name} of a tensor on {inputs[0].device}")
             if inputs[0].device.type == "meta":  # a meta tensor has no value: read as 1

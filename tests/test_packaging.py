@@ -35,6 +35,37 @@ def test_import_registers_into_solo_learn_when_present():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def fresh_venv_seeing_this_interpreter(venv) -> "os.PathLike":
+    """A new virtual environment that sees the packages of the interpreter running the tests.
+
+    ``venv --system-site-packages`` would show it the *base* interpreter's packages: run from
+    inside a virtualenv (where users install torch and solo-learn) it would see neither. So
+    the new environment gets a .pth file that adds every site directory of this interpreter
+    (processing their own .pth files, as a system site directory would be), after its own."""
+    import os
+
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = os.path.join(venv, "bin", "python")
+    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True, timeout=300).stdout.strip()
+    ours = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)]
+    with open(os.path.join(own, "_outer_interpreter.pth"), "w") as f:
+        f.write("".join(f"import site; site.addsitedir({p!r})\n" for p in ours))
+    return os.path.join(venv, "bin")
+
+
+def test_a_fresh_venv_sees_this_interpreter_s_packages_not_only_the_base_ones(tmp_path):
+    import os
+
+    bin_dir = fresh_venv_seeing_this_interpreter(tmp_path / "venv")
+    code = "import sys, torch, pytest; print(sys.prefix); print(torch.__file__)"
+    out = subprocess.run([os.path.join(bin_dir, "python"), "-c", code], capture_output=True, text=True,
+                         timeout=300, check=True).stdout.split()
+    import torch
+
+    assert out[0] == str(tmp_path / "venv") and out[1] == torch.__file__
+
+
 def test_wheel_ships_the_configs_and_runs_from_an_empty_directory(tmp_path):
     """Build the wheel, install it into a fresh virtual environment next to solo-learn (the
     environment's site-packages), then run a shipped config by name and the demo's first
@@ -56,8 +87,7 @@ def test_wheel_ships_the_configs_and_runs_from_an_empty_directory(tmp_path):
     assert sum(n.endswith(".yaml") for n in names) >= 60
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
-    bin_dir = venv / "bin"
+    bin_dir = __import__("pathlib").Path(fresh_venv_seeing_this_interpreter(venv))
     subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", wheel], check=True,
                    capture_output=True, timeout=600)
     where = subprocess.run([str(bin_dir / "python"), "-c", "import solo_plugins; print(solo_plugins.__file__)"],
