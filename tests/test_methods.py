@@ -188,3 +188,32 @@ def test_registration_is_idempotent_and_refuses_to_replace_another_class():
             register()
     finally:
         solo_methods.METHODS["kcl"] = original
+
+
+def test_steps_log_without_collectives_and_the_epoch_mean_is_synced_once(tmp_path):
+    """Per-step values are logged without sync_dist (no all-reduce per step under DDP); the
+    epoch means of the same values are logged once per epoch, with sync_dist."""
+    model = DHEL(base_cfg("dhel"))
+    calls = []
+    original = model.log_dict
+
+    def recording(values, **kwargs):
+        calls.append(({k: float(v) for k, v in values.items()}, kwargs))
+        return original(values, **kwargs)
+
+    model.log_dict = recording
+    trainer = Trainer(max_epochs=2, accelerator="cpu", logger=False, default_root_dir=tmp_path,
+                      enable_checkpointing=False, num_sanity_val_steps=0)
+    trainer.fit(model, DataLoader(FakeViews(12), batch_size=4))
+    ours = [(v, kw) for v, kw in calls if any(k.startswith("train_dhel_loss") for k in v)]
+    steps = [v for v, kw in ours if "train_dhel_loss" in v]
+    epochs = [(v, kw) for v, kw in ours if "train_dhel_loss_epoch" in v]
+    assert len(steps) == 6 and len(epochs) == 2
+    assert all(not kw.get("sync_dist", False) and kw.get("on_step") and not kw.get("on_epoch")
+               for v, kw in ours if "train_dhel_loss" in v)
+    assert all(kw.get("sync_dist") for _, kw in epochs)
+    for epoch, (values, _) in enumerate(epochs):
+        for name in ("train_dhel_loss", "train_alignment_term", "train_uniformity_term"):
+            mean = sum(s[name] for s in steps[3 * epoch: 3 * epoch + 3]) / 3
+            assert values[f"{name}_epoch"] == pytest.approx(mean, rel=1e-6)
+    assert trainer.callback_metrics["train_dhel_loss_epoch"] == pytest.approx(epochs[-1][0]["train_dhel_loss_epoch"])
