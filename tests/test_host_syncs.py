@@ -36,6 +36,13 @@ LOSSES = {
     "mv_infonce": lambda a, b: mv_infonce_loss_func([a, b, 2 * a]),
     "mv_kcl_imq": lambda a, b: mv_kcl_loss_func([a, b, 2 * a], kernel="imq", t=1.0),
     "mv_kcl_riesz": lambda a, b: mv_kcl_loss_func([a, b, 2 * a], kernel="riesz", t=1.0),
+    # the tiled path (chunk_size): rows in tiles, recomputed in backward
+    "infonce_tiled": lambda a, b: infonce_loss_func(a, b, temperature=0.2, chunk_size=4),
+    "dclw_tiled": lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5, chunk_size=4),
+    "dhel_tiled": lambda a, b: dhel_loss_func(a, b, temperature=0.3, chunk_size=4),
+    "kcl_imq_tiled": lambda a, b: kcl_loss_func(a, b, kernel="imq", t=1.0, chunk_size=4),
+    "kcl_riesz_tiled": lambda a, b: kcl_loss_func(a, b, kernel="riesz", t=1.0, chunk_size=4),
+    "mv_infonce_tiled": lambda a, b: mv_infonce_loss_func([a, b, 2 * a], chunk_size=4),
 }
 
 

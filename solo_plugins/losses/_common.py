@@ -1,12 +1,13 @@
 """Input checks and shared pieces of the contrastive losses."""
 
 import functools
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from solo_plugins.distributed import gather_rows
+from solo_plugins.losses._tiled import per_row
 
 
 class LossTerms(NamedTuple):
@@ -140,3 +141,40 @@ def both_views_logits(x, y, x_all, y_all, offset: int, temperature: float, mask_
         mask_self(bias[:n], n_global + offset, float("-inf"))
         mask_self(bias[n:], offset, float("-inf"))
     return torch.addmm(bias, torch.cat([x, y]), torch.cat([x_all, y_all]).T, alpha=1.0 / temperature)
+
+
+def log_sum_exp_others(local: torch.Tensor, everyone: torch.Tensor, offset: int, temperature: float,
+                       chunk_size: Optional[int] = None) -> torch.Tensor:
+    """log Σ_{j≠i} exp(<local_i, everyone_j>/τ) per local row (global row offset + i is
+    left out), in row tiles of ``chunk_size`` when given."""
+
+    def rows(tile, start, columns):
+        return log_sum_exp(shifted_logits(tile, columns, temperature, offset + start), temperature)
+
+    return per_row(rows, local, everyone, chunk_size)
+
+
+def both_views_log_sum_exp(x, y, x_all, y_all, offset: int, temperature: float, mask_positives: bool,
+                           chunk_size: Optional[int] = None) -> torch.Tensor:
+    """Per row of :func:`both_views_logits` (rows x then y), its log-sum-exp; with
+    ``chunk_size`` the rows are computed in tiles of that size, each view's on its own."""
+    if chunk_size is None:
+        return log_sum_exp(both_views_logits(x, y, x_all, y_all, offset, temperature, mask_positives), temperature)
+    n_global = x_all.shape[0]
+
+    def view_rows(own: int, positive: int):
+        masked = (own, positive) if mask_positives else (own,)
+
+        def rows(tile, start, columns):
+            bias = tile.new_full((tile.shape[0], columns.shape[0]), -1.0 / temperature)
+            for column in masked:
+                mask_self(bias, column + start, float("-inf"))
+            return log_sum_exp(torch.addmm(bias, tile, columns.T, alpha=1.0 / temperature), temperature)
+
+        return rows
+
+    columns = torch.cat([x_all, y_all])
+    return torch.cat([
+        per_row(view_rows(offset, n_global + offset), x, columns, chunk_size),
+        per_row(view_rows(n_global + offset, offset), y, columns, chunk_size),
+    ])

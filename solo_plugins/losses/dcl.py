@@ -8,14 +8,14 @@ import torch
 from solo_plugins.distributed import global_mean
 from solo_plugins.losses._common import (
     LossTerms,
-    both_views_logits,
+    both_views_log_sum_exp,
     check_pair,
     check_positive,
     full_precision,
-    log_sum_exp,
     normalized_and_gathered,
     terms,
 )
+from solo_plugins.losses._tiled import check_chunk_size
 
 
 @full_precision
@@ -25,16 +25,18 @@ def dcl_loss_terms(
     temperature: float = 0.1,
     weight_sigma: Optional[float] = None,
     weight_grad: bool = False,
+    chunk_size: Optional[int] = None,
 ) -> LossTerms:
     """DCL (or DCLW) with its alignment and uniformity parts; see :func:`dcl_loss_func`."""
     check_pair(z1, z2)
     check_positive("temperature", temperature)
+    check_chunk_size(chunk_size)
     if weight_sigma is not None:
         check_positive("weight_sigma", weight_sigma)
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
-    logits = both_views_logits(x, y, x_all, y_all, offset, temperature, mask_positives=True)
+    spread = both_views_log_sum_exp(x, y, x_all, y_all, offset, temperature, True, chunk_size)
 
     similarity = (x * y).sum(dim=1)
     positive = similarity / temperature
@@ -46,7 +48,7 @@ def dcl_loss_terms(
             weight = 2 - torch.exp(similarity / weight_sigma - log_mean)
         positive = weight * positive
     alignment = global_mean(-positive.repeat(2), 2 * n_global)
-    return terms(alignment, global_mean(log_sum_exp(logits, temperature), 2 * n_global))
+    return terms(alignment, global_mean(spread, 2 * n_global))
 
 
 def dcl_loss_func(
@@ -55,6 +57,7 @@ def dcl_loss_func(
     temperature: float = 0.1,
     weight_sigma: Optional[float] = None,
     weight_grad: bool = False,
+    chunk_size: Optional[int] = None,
 ) -> torch.Tensor:
     """Decoupled Contrastive Learning loss, and its weighted form DCLW.
 
@@ -74,6 +77,9 @@ def dcl_loss_func(
         temperature: τ > 0.
         weight_sigma: σ > 0 for DCLW (the paper uses 0.5), None for DCL.
         weight_grad: differentiate through the DCLW weights w (default False).
+        chunk_size: None computes the similarity block at once; an integer computes it in
+            row tiles of that size, in forward and again in backward, so that memory grows as
+            N·D instead of N² (same value and gradients).
 
     Returns:
         A scalar float32 tensor.
@@ -87,7 +93,7 @@ def dcl_loss_func(
         Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022.
         https://arxiv.org/abs/2110.06848
     """
-    return dcl_loss_terms(z1, z2, temperature, weight_sigma, weight_grad).loss
+    return dcl_loss_terms(z1, z2, temperature, weight_sigma, weight_grad, chunk_size).loss
 
 
 class DCLLoss(torch.nn.Module):
@@ -102,12 +108,15 @@ class DCLLoss(torch.nn.Module):
     Reference: Yeh et al., ECCV 2022, https://arxiv.org/abs/2110.06848
     """
 
-    def __init__(self, temperature: float = 0.1, weight_sigma: Optional[float] = None, weight_grad: bool = False):
+    def __init__(self, temperature: float = 0.1, weight_sigma: Optional[float] = None, weight_grad: bool = False,
+                 chunk_size: Optional[int] = None):
         super().__init__()
         check_positive("temperature", temperature)
         if weight_sigma is not None:
             check_positive("weight_sigma", weight_sigma)
+        check_chunk_size(chunk_size)
         self.temperature, self.weight_sigma, self.weight_grad = temperature, weight_sigma, weight_grad
+        self.chunk_size = chunk_size
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return dcl_loss_func(z1, z2, self.temperature, self.weight_sigma, self.weight_grad)
+        return dcl_loss_func(z1, z2, self.temperature, self.weight_sigma, self.weight_grad, self.chunk_size)

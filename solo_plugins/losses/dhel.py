@@ -1,5 +1,7 @@
 """DHEL: Decoupled Hyperspherical Energy Loss (Koromilas et al., ICML 2024)."""
 
+from typing import Optional
+
 import torch
 
 from solo_plugins.distributed import global_mean
@@ -8,37 +10,35 @@ from solo_plugins.losses._common import (
     check_pair,
     check_positive,
     full_precision,
-    log_sum_exp,
+    log_sum_exp_others,
     normalized_and_gathered,
-    shifted_logits,
     terms,
 )
-
-
-def _log_sum_exp_others(local: torch.Tensor, everyone: torch.Tensor, offset: int, temperature: float):
-    """log sum_{j != i} exp(<local_i, everyone_j> / temperature), one value per local row."""
-    return log_sum_exp(shifted_logits(local, everyone, temperature, offset), temperature)
+from solo_plugins.losses._tiled import check_chunk_size
 
 
 @full_precision
 def dhel_loss_terms(
-    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.3, include_augs: bool = True
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.3, include_augs: bool = True,
+    chunk_size: Optional[int] = None,
 ) -> LossTerms:
     """DHEL's loss with its alignment and uniformity parts; see :func:`dhel_loss_func`."""
     check_pair(z1, z2)
     check_positive("temperature", temperature)
+    check_chunk_size(chunk_size)
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
     alignment = global_mean(-(x * y).sum(dim=1) / temperature, n_global)
-    spread = _log_sum_exp_others(x, x_all, offset, temperature)
+    spread = log_sum_exp_others(x, x_all, offset, temperature, chunk_size)
     if include_augs:
-        spread = spread + _log_sum_exp_others(y, y_all, offset, temperature)
+        spread = spread + log_sum_exp_others(y, y_all, offset, temperature, chunk_size)
     return terms(alignment, global_mean(spread, n_global))
 
 
 def dhel_loss_func(
-    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.3, include_augs: bool = True
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.3, include_augs: bool = True,
+    chunk_size: Optional[int] = None,
 ) -> torch.Tensor:
     """Decoupled Hyperspherical Energy Loss.
 
@@ -59,6 +59,9 @@ def dhel_loss_func(
         z2: (N, D) projections of the second views; row i pairs with row i of z1.
         temperature: τ > 0.
         include_augs: also spread the second view.
+        chunk_size: None computes the similarity block at once; an integer computes it in
+            row tiles of that size, in forward and again in backward, so that memory grows as
+            N·D instead of N² (same value and gradients).
 
     Returns:
         A scalar float32 tensor.
@@ -72,7 +75,7 @@ def dhel_loss_func(
         Asymptotic Analysis in Contrastive Learning: From InfoNCE to Kernel-Based Losses.
         ICML 2024. https://arxiv.org/abs/2405.18045
     """
-    return dhel_loss_terms(z1, z2, temperature, include_augs).loss
+    return dhel_loss_terms(z1, z2, temperature, include_augs, chunk_size).loss
 
 
 class DHELLoss(torch.nn.Module):
@@ -87,11 +90,13 @@ class DHELLoss(torch.nn.Module):
     Reference: Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045
     """
 
-    def __init__(self, temperature: float = 0.3, include_augs: bool = True):
+    def __init__(self, temperature: float = 0.3, include_augs: bool = True, chunk_size: Optional[int] = None):
         super().__init__()
         check_positive("temperature", temperature)
+        check_chunk_size(chunk_size)
         self.temperature = temperature
         self.include_augs = include_augs
+        self.chunk_size = chunk_size
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return dhel_loss_func(z1, z2, self.temperature, self.include_augs)
+        return dhel_loss_func(z1, z2, self.temperature, self.include_augs, self.chunk_size)

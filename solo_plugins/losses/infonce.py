@@ -1,35 +1,40 @@
 """InfoNCE / NT-Xent, the loss of SimCLR (Chen et al., ICML 2020)."""
 
+from typing import Optional
+
 import torch
 
 from solo_plugins.distributed import global_mean
 from solo_plugins.losses._common import (
     LossTerms,
-    both_views_logits,
+    both_views_log_sum_exp,
     check_pair,
     check_positive,
     full_precision,
-    log_sum_exp,
     normalized_and_gathered,
     terms,
 )
+from solo_plugins.losses._tiled import check_chunk_size
 
 
 @full_precision
-def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> LossTerms:
+def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2,
+                       chunk_size: Optional[int] = None) -> LossTerms:
     """InfoNCE with its alignment and uniformity parts; see :func:`infonce_loss_func`."""
     check_pair(z1, z2)
     check_positive("temperature", temperature)
+    check_chunk_size(chunk_size)
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
-    logits = both_views_logits(x, y, x_all, y_all, offset, temperature, mask_positives=False)
+    spread = both_views_log_sum_exp(x, y, x_all, y_all, offset, temperature, False, chunk_size)
     positive = ((x * y).sum(dim=1) / temperature).repeat(2)
     alignment = global_mean(-positive, 2 * n_global)
-    return terms(alignment, global_mean(log_sum_exp(logits, temperature), 2 * n_global))
+    return terms(alignment, global_mean(spread, 2 * n_global))
 
 
-def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2,
+                      chunk_size: Optional[int] = None) -> torch.Tensor:
     """SimCLR's symmetric NT-Xent loss over the 2N views.
 
     Each of the 2N normalized views u_a is an anchor; its positive u_p is the other view
@@ -44,6 +49,9 @@ def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0
         z1: (N, D) projections of the first views.
         z2: (N, D) projections of the second views; row i pairs with row i of z1.
         temperature: τ > 0.
+        chunk_size: None computes the similarity block at once; an integer computes it in
+            row tiles of that size, in forward and again in backward, so that memory grows as
+            N·D instead of N² (same value and gradients).
 
     Returns:
         A scalar float32 tensor.
@@ -56,7 +64,7 @@ def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0
         Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of
         Visual Representations. ICML 2020. https://arxiv.org/abs/2002.05709
     """
-    return infonce_loss_terms(z1, z2, temperature).loss
+    return infonce_loss_terms(z1, z2, temperature, chunk_size).loss
 
 
 class InfoNCELoss(torch.nn.Module):
@@ -71,10 +79,11 @@ class InfoNCELoss(torch.nn.Module):
     Reference: Chen et al., ICML 2020, https://arxiv.org/abs/2002.05709
     """
 
-    def __init__(self, temperature: float = 0.2):
+    def __init__(self, temperature: float = 0.2, chunk_size: Optional[int] = None):
         super().__init__()
         check_positive("temperature", temperature)
-        self.temperature = temperature
+        check_chunk_size(chunk_size)
+        self.temperature, self.chunk_size = temperature, chunk_size
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return infonce_loss_func(z1, z2, self.temperature)
+        return infonce_loss_func(z1, z2, self.temperature, self.chunk_size)

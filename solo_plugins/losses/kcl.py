@@ -1,6 +1,6 @@
 """KCL: Kernel Contrastive Learning (Koromilas et al., ICML 2024)."""
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -14,6 +14,7 @@ from solo_plugins.losses._common import (
     normalized_and_gathered,
     terms,
 )
+from solo_plugins.losses._tiled import check_chunk_size, per_row
 
 KERNELS = ("gaussian", "log", "imq", "riesz", "gaussian_riesz")
 
@@ -147,12 +148,19 @@ def _mean_gaussian_energy_to_others(local, everyone, offset: int, t: float) -> t
     return torch.exp(logits).sum(dim=1) / (everyone.shape[0] - 1)
 
 
-def energy_to_others(local, everyone, offset: int, kernel: str, t: float) -> torch.Tensor:
-    """(1/(N-1)) Σ_{j≠i} k(|local_i - everyone_j|²) with KCL's uniformity kernel, per local row."""
+def energy_to_others(local, everyone, offset: int, kernel: str, t: float, chunk_size: Optional[int] = None) -> torch.Tensor:
+    """(1/(N-1)) Σ_{j≠i} k(|local_i - everyone_j|²) with KCL's uniformity kernel, per local row;
+    in row tiles of ``chunk_size`` when given."""
     if kernel == "gaussian":
-        return _mean_gaussian_energy_to_others(local, everyone, offset, t)
-    exact = kernel in ("riesz", "gaussian_riesz")
-    return _mean_energy_to_others(local, everyone, offset, kernels(kernel, t)[1], exact)
+        def rows(tile, start, columns):
+            return _mean_gaussian_energy_to_others(tile, columns, offset + start, t)
+    else:
+        exact, uniformity_kernel = kernel in ("riesz", "gaussian_riesz"), kernels(kernel, t)[1]
+
+        def rows(tile, start, columns):
+            return _mean_energy_to_others(tile, columns, offset + start, uniformity_kernel, exact)
+
+    return per_row(rows, local, everyone, chunk_size)
 
 
 @full_precision
@@ -162,16 +170,19 @@ def kcl_loss_terms(
     kernel: str = "gaussian",
     t: float = 2.0,
     gamma: float = 16.0,
+    chunk_size: Optional[int] = None,
 ) -> LossTerms:
     """KCL's loss with its alignment and energy parts; see :func:`kcl_loss_func`."""
     check_pair(z1, z2)
     check_kcl_args(kernel, t, gamma)
+    check_chunk_size(chunk_size)
     align_kernel = kernels(kernel, t)[0]
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
     n_global = x_all.shape[0]
 
     alignment = global_mean(-2 * align_kernel((x - y).square().sum(dim=1)), n_global)
-    energy = energy_to_others(x, x_all, offset, kernel, t) + energy_to_others(y, y_all, offset, kernel, t)
+    energy = (energy_to_others(x, x_all, offset, kernel, t, chunk_size)
+              + energy_to_others(y, y_all, offset, kernel, t, chunk_size))
     return terms(alignment, gamma * global_mean(energy, n_global))
 
 
@@ -181,6 +192,7 @@ def kcl_loss_func(
     kernel: str = "gaussian",
     t: float = 2.0,
     gamma: float = 16.0,
+    chunk_size: Optional[int] = None,
 ) -> torch.Tensor:
     """Kernel Contrastive Learning loss.
 
@@ -206,6 +218,9 @@ def kcl_loss_func(
         kernel: one of ``gaussian``, ``log``, ``imq``, ``riesz``, ``gaussian_riesz``.
         t: the kernel's parameter (> 0; for the Riesz kernels the non-zero exponent s).
         gamma: γ >= 0, the weight of the energy (uniformity) term.
+        chunk_size: None computes the similarity block at once; an integer computes it in
+            row tiles of that size, in forward and again in backward, so that memory grows as
+            N·D instead of N² (same value and gradients).
 
     Returns:
         A scalar float32 tensor.
@@ -219,7 +234,7 @@ def kcl_loss_func(
         Learning: From InfoNCE to Kernel-Based Losses. ICML 2024.
         https://arxiv.org/abs/2405.18045
     """
-    return kcl_loss_terms(z1, z2, kernel, t, gamma).loss
+    return kcl_loss_terms(z1, z2, kernel, t, gamma, chunk_size).loss
 
 
 class KCLLoss(torch.nn.Module):
@@ -234,10 +249,12 @@ class KCLLoss(torch.nn.Module):
     Reference: Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045
     """
 
-    def __init__(self, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0):
+    def __init__(self, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0,
+                 chunk_size: Optional[int] = None):
         super().__init__()
         check_kcl_args(kernel, t, gamma)
-        self.kernel, self.t, self.gamma = kernel, t, gamma
+        check_chunk_size(chunk_size)
+        self.kernel, self.t, self.gamma, self.chunk_size = kernel, t, gamma, chunk_size
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return kcl_loss_func(z1, z2, self.kernel, self.t, self.gamma)
+        return kcl_loss_func(z1, z2, self.kernel, self.t, self.gamma, self.chunk_size)

@@ -10,7 +10,7 @@ share of the global mean.
 
 import itertools
 import math
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -19,11 +19,11 @@ from solo_plugins.losses._common import (
     LossTerms,
     check_positive,
     full_precision,
-    log_sum_exp,
+    log_sum_exp_others,
     normalized_float32,
-    shifted_logits,
     terms,
 )
+from solo_plugins.losses._tiled import check_chunk_size
 from solo_plugins.losses.kcl import check_kcl_args, energy_to_others, kernels
 
 Views = Union[Sequence[torch.Tensor], torch.Tensor]
@@ -64,20 +64,18 @@ def _log_sum_exp_positives(local: List[torch.Tensor], temperature: float) -> tor
 
 
 @full_precision
-def mv_dhel_loss_terms(views: Views, temperature: float = 0.3) -> LossTerms:
+def mv_dhel_loss_terms(views: Views, temperature: float = 0.3, chunk_size: Optional[int] = None) -> LossTerms:
     """MV-DHEL with its alignment and uniformity parts; see :func:`mv_dhel_loss_func`."""
     check_positive("temperature", temperature)
+    check_chunk_size(chunk_size)
     local, everyone, offset = _normalized_and_gathered(views)
     n_global = everyone[0].shape[0]
     alignment = global_mean(-_log_sum_exp_positives(local, temperature), n_global)
-    spread = sum(
-        log_sum_exp(shifted_logits(x, x_all, temperature, offset), temperature)
-        for x, x_all in zip(local, everyone)
-    )
+    spread = sum(log_sum_exp_others(x, x_all, offset, temperature, chunk_size) for x, x_all in zip(local, everyone))
     return terms(alignment, global_mean(spread, n_global))
 
 
-def mv_dhel_loss_func(views: Views, temperature: float = 0.3) -> torch.Tensor:
+def mv_dhel_loss_func(views: Views, temperature: float = 0.3, chunk_size: Optional[int] = None) -> torch.Tensor:
     """Multi-view DHEL.
 
     For V normalized views x^1..x^V of N samples and s(a, b) = <a, b>:
@@ -92,6 +90,7 @@ def mv_dhel_loss_func(views: Views, temperature: float = 0.3) -> torch.Tensor:
         views: V >= 2 views, a sequence of (N, D) tensors or one (V, N, D) tensor; not
             necessarily normalized.
         temperature: τ > 0.
+        chunk_size: None, or row tiles of that size (see :func:`~solo_plugins.losses.dhel_loss_func`).
 
     Returns:
         A scalar float32 tensor.
@@ -104,25 +103,26 @@ def mv_dhel_loss_func(views: Views, temperature: float = 0.3) -> torch.Tensor:
         Koromilas, Bouritsas, Giannakopoulos, Nicolaou, Panagakis. A Principled Framework for
         Multi-View Contrastive Learning. https://github.com/pakoromilas/Multi-View-CL
     """
-    return mv_dhel_loss_terms(views, temperature).loss
+    return mv_dhel_loss_terms(views, temperature, chunk_size).loss
 
 
 @full_precision
-def mv_infonce_loss_terms(views: Views, temperature: float = 0.2) -> LossTerms:
+def mv_infonce_loss_terms(views: Views, temperature: float = 0.2, chunk_size: Optional[int] = None) -> LossTerms:
     """MV-InfoNCE with its alignment and uniformity parts; see :func:`mv_infonce_loss_func`."""
     check_positive("temperature", temperature)
+    check_chunk_size(chunk_size)
     local, everyone, offset = _normalized_and_gathered(views)
     n_global = everyone[0].shape[0]
     columns = torch.cat(everyone)
     # view v's self-pairs sit in view v's block of the columns
-    per_view = [log_sum_exp(shifted_logits(x, columns, temperature, v * n_global + offset), temperature)
+    per_view = [log_sum_exp_others(x, columns, v * n_global + offset, temperature, chunk_size)
                 for v, x in enumerate(local)]
     denominator = torch.logsumexp(torch.stack(per_view), dim=0)
     positives = math.log(2.0) + _log_sum_exp_positives(local, temperature)
     return terms(global_mean(-positives, n_global), global_mean(denominator, n_global))
 
 
-def mv_infonce_loss_func(views: Views, temperature: float = 0.2) -> torch.Tensor:
+def mv_infonce_loss_func(views: Views, temperature: float = 0.2, chunk_size: Optional[int] = None) -> torch.Tensor:
     """Multi-view InfoNCE, as the authors' ``MVINFONCE``.
 
     With all V·N normalized views z and sample i's views x_i^1..x_i^V:
@@ -137,6 +137,7 @@ def mv_infonce_loss_func(views: Views, temperature: float = 0.2) -> torch.Tensor
     Args:
         views: V >= 2 views, a sequence of (N, D) tensors or one (V, N, D) tensor.
         temperature: τ > 0.
+        chunk_size: None, or row tiles of that size (see :func:`~solo_plugins.losses.dhel_loss_func`).
 
     Returns:
         A scalar float32 tensor.
@@ -148,24 +149,27 @@ def mv_infonce_loss_func(views: Views, temperature: float = 0.2) -> torch.Tensor
         Koromilas et al. A Principled Framework for Multi-View Contrastive Learning.
         https://github.com/pakoromilas/Multi-View-CL
     """
-    return mv_infonce_loss_terms(views, temperature).loss
+    return mv_infonce_loss_terms(views, temperature, chunk_size).loss
 
 
 @full_precision
-def mv_kcl_loss_terms(views: Views, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0) -> LossTerms:
+def mv_kcl_loss_terms(views: Views, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0,
+                      chunk_size: Optional[int] = None) -> LossTerms:
     """MV-KCL with its alignment and energy parts; see :func:`mv_kcl_loss_func`."""
     check_kcl_args(kernel, t, gamma)
+    check_chunk_size(chunk_size)
     local, everyone, offset = _normalized_and_gathered(views)
     n_global = everyone[0].shape[0]
     align_kernel = kernels(kernel, t)[0]
     pairs = list(itertools.combinations(local, 2))
     alignment = sum(align_kernel((a - b).square().sum(dim=1)) for a, b in pairs) / len(pairs)
-    energy = sum(energy_to_others(x, x_all, offset, kernel, t) for x, x_all in zip(local, everyone))
+    energy = sum(energy_to_others(x, x_all, offset, kernel, t, chunk_size) for x, x_all in zip(local, everyone))
     scale = gamma * 2.0 / len(local)
     return terms(global_mean(-2.0 * alignment, n_global), scale * global_mean(energy, n_global))
 
 
-def mv_kcl_loss_func(views: Views, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0) -> torch.Tensor:
+def mv_kcl_loss_func(views: Views, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0,
+                     chunk_size: Optional[int] = None) -> torch.Tensor:
     """Multi-view KCL.
 
         -2 mean_{v<w} mean_i k(x_i^v, x_i^w) + γ (2/V) Σ_v mean_{i≠j} k(x_i^v, x_j^v)
@@ -180,6 +184,7 @@ def mv_kcl_loss_func(views: Views, kernel: str = "gaussian", t: float = 2.0, gam
         kernel: gaussian, log, imq, riesz or gaussian_riesz.
         t: the kernel's parameter.
         gamma: γ >= 0, weight of the energy.
+        chunk_size: None, or row tiles of that size (see :func:`~solo_plugins.losses.dhel_loss_func`).
 
     Returns:
         A scalar float32 tensor.
@@ -190,4 +195,4 @@ def mv_kcl_loss_func(views: Views, kernel: str = "gaussian", t: float = 2.0, gam
     Reference:
         Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045 (KCL).
     """
-    return mv_kcl_loss_terms(views, kernel, t, gamma).loss
+    return mv_kcl_loss_terms(views, kernel, t, gamma, chunk_size).loss

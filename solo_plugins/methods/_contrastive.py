@@ -12,7 +12,7 @@ from solo.utils.misc import omegaconf_select
 
 from solo_plugins.distributed import equal_shards
 from solo_plugins.losses._common import LossTerms
-from solo_plugins.methods.config import ConfigError, require_choice, require_int
+from solo_plugins.methods.config import ConfigError, require_choice, require_chunk_size, require_int
 
 PROJECTORS = ("mlp", "mlp_bn", "paper")
 
@@ -83,6 +83,7 @@ class ContrastiveMethod(BaseMethod):
         super().__init__(cfg)
         self._epoch_sums, self._epoch_steps = None, 0
         kwargs = cfg.method_kwargs
+        self.loss_chunk_size = kwargs.loss_chunk_size
         self.projector = build_projector(
             self.features_dim, kwargs.proj_hidden_dim, kwargs.proj_output_dim, kwargs.projector
         )
@@ -103,6 +104,8 @@ class ContrastiveMethod(BaseMethod):
                 "method_kwargs.proj_batchnorm was replaced by method_kwargs.projector: "
                 f"one of {', '.join(PROJECTORS)} (proj_batchnorm: True was mlp_bn)"
             )
+        cfg.method_kwargs.loss_chunk_size = omegaconf_select(cfg, "method_kwargs.loss_chunk_size", None)
+        require_chunk_size(cfg, "method_kwargs.loss_chunk_size")
         cfg.method_kwargs.projector = omegaconf_select(cfg, "method_kwargs.projector", "mlp")
         require_choice(cfg, "method_kwargs.projector", PROJECTORS)
         large = omegaconf_select(cfg, "data.num_large_crops", 2)

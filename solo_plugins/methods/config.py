@@ -51,3 +51,11 @@ def require_choice(cfg, key: str, choices: Iterable[str]) -> str:
     if value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
     return value
+
+
+def require_chunk_size(cfg, key: str) -> Optional[int]:
+    """None (no chunks) or an integer >= 1."""
+    value = OmegaConf.select(cfg, key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{key} must be null (no chunks) or an integer >= 1; got {value!r}")
+    return value

@@ -14,6 +14,9 @@ class DCLW(DCL):
         method_kwargs:
             proj_hidden_dim (int): hidden units of the projector.
             proj_output_dim (int): dimension of the projections.
+            loss_chunk_size (int): compute the loss in row tiles of this many samples, in
+                forward and again in backward (memory O(N·D), same gradients); null: at
+                once. Defaults to null.
             projector (str): mlp (solo's SimCLR head), mlp_bn or paper (the paper
                 codebase's head, BatchNorm last). Defaults to mlp.
             temperature (float): τ > 0. Defaults to 0.1.
@@ -40,4 +43,4 @@ class DCLW(DCL):
         return cfg
 
     def contrastive_terms(self, z1, z2):
-        return dcl_loss_terms(z1, z2, self.temperature, self.weight_sigma, self.weight_grad)
+        return dcl_loss_terms(z1, z2, self.temperature, self.weight_sigma, self.weight_grad, self.loss_chunk_size)

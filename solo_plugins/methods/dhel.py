@@ -14,6 +14,9 @@ class DHEL(ContrastiveMethod):
         method_kwargs:
             proj_hidden_dim (int): hidden units of the projector.
             proj_output_dim (int): dimension of the projections.
+            loss_chunk_size (int): compute the loss in row tiles of this many samples, in
+                forward and again in backward (memory O(N·D), same gradients); null: at
+                once. Defaults to null.
             projector (str): mlp (solo's SimCLR head), mlp_bn or paper (the paper
                 codebase's head, BatchNorm last). Defaults to mlp.
             temperature (float): τ > 0. Defaults to 0.3 (the official default).
@@ -43,7 +46,7 @@ class DHEL(ContrastiveMethod):
         return cfg
 
     def contrastive_terms(self, z1, z2):
-        return dhel_loss_terms(z1, z2, self.temperature, self.include_augs)
+        return dhel_loss_terms(z1, z2, self.temperature, self.include_augs, self.loss_chunk_size)
 
     def multiview_terms(self, views):
-        return mv_dhel_loss_terms(views, self.temperature)
+        return mv_dhel_loss_terms(views, self.temperature, self.loss_chunk_size)

@@ -16,6 +16,9 @@ class InfoNCE(ContrastiveMethod):
         method_kwargs:
             proj_hidden_dim (int): hidden units of the projector.
             proj_output_dim (int): dimension of the projections.
+            loss_chunk_size (int): compute the loss in row tiles of this many samples, in
+                forward and again in backward (memory O(N·D), same gradients); null: at
+                once. Defaults to null.
             projector (str): mlp (solo's SimCLR head), mlp_bn or paper (the paper
                 codebase's head, BatchNorm last). Defaults to mlp.
             temperature (float): τ > 0. Defaults to 0.2.
@@ -39,7 +42,7 @@ class InfoNCE(ContrastiveMethod):
         return cfg
 
     def contrastive_terms(self, z1, z2):
-        return infonce_loss_terms(z1, z2, self.temperature)
+        return infonce_loss_terms(z1, z2, self.temperature, self.loss_chunk_size)
 
     def multiview_terms(self, views):
-        return mv_infonce_loss_terms(views, self.temperature)
+        return mv_infonce_loss_terms(views, self.temperature, self.loss_chunk_size)

@@ -14,6 +14,9 @@ class KCL(ContrastiveMethod):
         method_kwargs:
             proj_hidden_dim (int): hidden units of the projector.
             proj_output_dim (int): dimension of the projections.
+            loss_chunk_size (int): compute the loss in row tiles of this many samples, in
+                forward and again in backward (memory O(N·D), same gradients); null: at
+                once. Defaults to null.
             projector (str): mlp (solo's SimCLR head), mlp_bn or paper (the paper
                 codebase's head, BatchNorm last). Defaults to mlp.
             kernel (str): gaussian, log, imq, riesz or gaussian_riesz. Defaults to gaussian.
@@ -49,7 +52,7 @@ class KCL(ContrastiveMethod):
         return cfg
 
     def contrastive_terms(self, z1, z2):
-        return kcl_loss_terms(z1, z2, self.kernel, self.t, self.gamma)
+        return kcl_loss_terms(z1, z2, self.kernel, self.t, self.gamma, self.loss_chunk_size)
 
     def multiview_terms(self, views):
-        return mv_kcl_loss_terms(views, self.kernel, self.t, self.gamma)
+        return mv_kcl_loss_terms(views, self.kernel, self.t, self.gamma, self.loss_chunk_size)

@@ -1,0 +1,71 @@
+"""Per-row reductions over an (n, N) similarity block, computed in row tiles.
+
+Every loss here reduces its N² block row by row (a log-sum-exp, a kernel energy). With
+``chunk_size`` set, :func:`per_row` computes those rows ``chunk_size`` at a time, in forward
+and again in backward, so that autograd keeps only the inputs (O(N·D)) and the result (O(n))
+and no more than a (chunk_size, N) tile exists at a time. Values and gradients are the full
+block's.
+"""
+
+from typing import Callable, Optional
+
+import torch
+
+#: ``row_fn(rows, start, columns) -> (len(rows),)``: the reduction of rows ``start`` to
+#: ``start + len(rows)`` of the block against all of ``columns`` (``start`` places the masks).
+RowFn = Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]
+
+
+def check_chunk_size(chunk_size: Optional[int]) -> None:
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be None (the whole block at once) or an integer >= 1; got {chunk_size!r}")
+
+
+class _NoAutocast:
+    """The tiles are recomputed during backward, which may run inside an autocast region;
+    they must be computed as in forward, in full precision."""
+
+    def __enter__(self):
+        self._contexts = [torch.autocast(device_type=d, enabled=False) for d in ("cuda", "cpu")]
+        for c in self._contexts:
+            c.__enter__()
+
+    def __exit__(self, *exc):
+        for c in reversed(self._contexts):
+            c.__exit__(*exc)
+
+
+class _TiledRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, row_fn: RowFn, chunk_size: int, rows: torch.Tensor, columns: torch.Tensor):  # type: ignore[override]
+        ctx.row_fn, ctx.chunk_size = row_fn, chunk_size
+        ctx.save_for_backward(rows, columns)
+        with torch.no_grad(), _NoAutocast():
+            return torch.cat([row_fn(rows[s : s + chunk_size], s, columns)
+                              for s in range(0, rows.shape[0], chunk_size)])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        rows, columns = ctx.saved_tensors
+        chunk = ctx.chunk_size
+        grad_rows = torch.zeros_like(rows) if ctx.needs_input_grad[2] else None
+        grad_columns = torch.zeros_like(columns) if ctx.needs_input_grad[3] else None
+        for s in range(0, rows.shape[0], chunk):
+            with torch.enable_grad(), _NoAutocast():
+                tile = rows[s : s + chunk].detach().requires_grad_()
+                cols = columns.detach().requires_grad_()
+                out = ctx.row_fn(tile, s, cols)
+                g_tile, g_cols = torch.autograd.grad(out, (tile, cols), grad[s : s + chunk], allow_unused=True)
+            if grad_rows is not None and g_tile is not None:
+                grad_rows[s : s + chunk] = g_tile
+            if grad_columns is not None and g_cols is not None:
+                grad_columns += g_cols
+        return None, None, grad_rows, grad_columns
+
+
+def per_row(row_fn: RowFn, rows: torch.Tensor, columns: torch.Tensor, chunk_size: Optional[int]) -> torch.Tensor:
+    """``row_fn`` over all rows: at once (``chunk_size=None``), or in tiles of ``chunk_size``
+    rows recomputed in backward (memory O((n + N)·D) kept, O(chunk_size·N) at a time)."""
+    if chunk_size is None or chunk_size >= rows.shape[0]:
+        return row_fn(rows, 0, columns)
+    return _TiledRows.apply(row_fn, chunk_size, rows, columns)
