@@ -12,6 +12,7 @@ from solo.utils.misc import omegaconf_select
 
 from solo_plugins.distributed import equal_shards
 from solo_plugins.losses._common import LossTerms
+from solo_plugins.methods.chunked_forward import chunked_forward
 from solo_plugins.methods.config import ConfigError, require_choice, require_chunk_size, require_int
 
 PROJECTORS = ("mlp", "mlp_bn", "paper")
@@ -84,6 +85,7 @@ class ContrastiveMethod(BaseMethod):
         self._epoch_sums, self._epoch_steps = None, 0
         kwargs = cfg.method_kwargs
         self.loss_chunk_size = kwargs.loss_chunk_size
+        self.forward_chunk_size = kwargs.forward_chunk_size
         self.projector = build_projector(
             self.features_dim, kwargs.proj_hidden_dim, kwargs.proj_output_dim, kwargs.projector
         )
@@ -106,6 +108,8 @@ class ContrastiveMethod(BaseMethod):
             )
         cfg.method_kwargs.loss_chunk_size = omegaconf_select(cfg, "method_kwargs.loss_chunk_size", None)
         require_chunk_size(cfg, "method_kwargs.loss_chunk_size")
+        cfg.method_kwargs.forward_chunk_size = omegaconf_select(cfg, "method_kwargs.forward_chunk_size", None)
+        require_chunk_size(cfg, "method_kwargs.forward_chunk_size")
         cfg.method_kwargs.projector = omegaconf_select(cfg, "method_kwargs.projector", "mlp")
         require_choice(cfg, "method_kwargs.projector", PROJECTORS)
         large = omegaconf_select(cfg, "data.num_large_crops", 2)
@@ -122,12 +126,34 @@ class ContrastiveMethod(BaseMethod):
     def learnable_params(self) -> List[dict]:
         return super().learnable_params + [{"name": "projector", "params": self.projector.parameters()}]
 
+    def _chunked(self, X: torch.Tensor) -> bool:
+        chunk = self.forward_chunk_size
+        return chunk is not None and torch.is_grad_enabled() and X.shape[0] > chunk
+
+    def _feats_and_projections(self, X: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The backbone and projector in chunks of ``forward_chunk_size`` (GradCache's memory,
+        BatchNorm statistics per chunk; :mod:`solo_plugins.methods.chunked_forward`)."""
+        if not self.no_channel_last:
+            X = X.to(memory_format=torch.channels_last)
+
+        def network(images):
+            feats = self.backbone(images)
+            return feats, self.projector(feats)
+
+        return chunked_forward(network, [self.backbone, self.projector], X, self.forward_chunk_size)
+
     def forward(self, X: torch.Tensor) -> Dict[str, Any]:
+        if self._chunked(X):
+            feats, z = self._feats_and_projections(X)
+            return {"logits": self.classifier(feats), "feats": feats, "z": z}
         out = super().forward(X)
         out["z"] = self.projector(out["feats"])
         return out
 
     def multicrop_forward(self, X: torch.Tensor) -> Dict[str, Any]:
+        if self._chunked(X):
+            feats, z = self._feats_and_projections(X)
+            return {"feats": feats, "z": z}
         out = super().multicrop_forward(X)
         out["z"] = self.projector(out["feats"])
         return out

@@ -1,0 +1,142 @@
+"""Peak memory and time of each loss, whole block against tiled (``chunk_size``), forward +
+backward, measured in one run.
+
+Each measurement runs in a fresh process (so that its peak memory is its own): inputs of
+(N, D) float32 are made, the process's resident set size is read, the loss runs forward and
+backward once (N >= 16,384) or three times (median), and the peak RSS above the starting point
+is the memory. On CUDA the peak allocated memory is read instead. The whole block is not run
+where its N² block alone would not leave room on the machine (said in the table).
+
+    python scripts/bench_tiled.py                         # N = 4,096, 16,384, 32,768
+    python scripts/bench_tiled.py --sizes 1024 2048 --chunk 256
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+LOSSES = {
+    "infonce": ("infonce_loss_func", {"temperature": 0.2}, 2),
+    "dcl": ("dcl_loss_func", {"temperature": 0.1}, 2),
+    "dclw": ("dcl_loss_func", {"temperature": 0.1, "weight_sigma": 0.5}, 2),
+    "dhel": ("dhel_loss_func", {"temperature": 0.3}, 1),
+    "kcl gaussian": ("kcl_loss_func", {"kernel": "gaussian", "t": 2.0, "gamma": 16.0}, 1),
+    "kcl imq": ("kcl_loss_func", {"kernel": "imq", "t": 1.0, "gamma": 16.0}, 1),
+    "kcl riesz": ("kcl_loss_func", {"kernel": "riesz", "t": 1.0, "gamma": 1.0}, 1),
+    "mv-infonce (3 views)": ("mv_infonce_loss_func", {"temperature": 0.2}, 3),
+    "mv-dhel (3 views)": ("mv_dhel_loss_func", {"temperature": 0.3}, 1),
+    "mv-kcl (3 views)": ("mv_kcl_loss_func", {"kernel": "gaussian", "t": 2.0, "gamma": 16.0}, 1),
+}
+# Distances from differences cost N·n·D per pass: these run at the smallest size only.
+SMALL_ONLY = ("kcl imq", "kcl riesz", "mv-infonce (3 views)", "mv-dhel (3 views)", "mv-kcl (3 views)")
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure(name: str, n: int, dim: int, chunk, repeats: int, device: str) -> dict:
+    """One measurement, in this process."""
+    import solo_plugins.losses as losses
+
+    func, kwargs, _ = LOSSES[name]
+    fn = getattr(losses, func)
+    gen = torch.Generator().manual_seed(0)
+    z1 = torch.randn(n, dim, generator=gen)
+    z2 = z1 + torch.randn(n, dim, generator=gen)
+    views = 3 if name.startswith("mv-") else 2
+    inputs = [z1, z2, z1 + torch.randn(n, dim, generator=gen)][:views]
+    inputs = [z.to(device).requires_grad_() for z in inputs]
+    call = (lambda: fn(inputs, chunk_size=chunk, **kwargs)) if views == 3 else (
+        lambda: fn(*inputs, chunk_size=chunk, **kwargs))
+    times = []
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _rss_bytes()
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call().backward()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+        for z in inputs:
+            z.grad = None
+    if device == "cuda":
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    return {"seconds": statistics.median(times), "peak_bytes": peak}
+
+
+def block_bytes(name: str, n: int) -> int:
+    """The float32 similarity block the whole-block form holds at least twice (forward and
+    the gradient): (2N)² for InfoNCE/DCL, N² per view for the others, (3N)² for MV-InfoNCE."""
+    scale = LOSSES[name][2]
+    return 4 * (scale * n) ** 2
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384, 32768])
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--chunk", type=int, default=1024)
+    parser.add_argument("--losses", nargs="+", default=list(LOSSES))
+    parser.add_argument("--memory-gib", type=float, default=24.0, help="the machine's memory")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one measurement, as JSON
+    args = parser.parse_args()
+    if args.one:
+        name, n, chunk, repeats = json.loads(args.one)
+        print(json.dumps(measure(name, n, args.dim, chunk, repeats, args.device)))
+        return
+
+    def child(name, n, chunk, repeats):
+        out = subprocess.run([sys.executable, __file__, "--dim", str(args.dim), "--device", args.device,
+                              "--one", json.dumps([name, n, chunk, repeats])], capture_output=True, text=True)
+        if out.returncode != 0:
+            return None, out.stderr.strip().splitlines()[-1][:120]
+        return json.loads(out.stdout.strip().splitlines()[-1]), ""
+
+    print(f"torch {torch.__version__}, {args.device}, threads {torch.get_num_threads()}, D = {args.dim}, "
+          f"chunk_size = {args.chunk}; peak memory above the inputs (CPU: resident set size)")
+    print("| N | loss | whole s | whole GiB | tiled s | tiled GiB | time ratio | memory ratio |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    for n in args.sizes:
+        for name in args.losses:
+            if name in SMALL_ONLY and n != min(args.sizes):
+                continue
+            repeats = 3 if n < 16384 else 1
+            tiled, error = child(name, n, args.chunk, repeats)
+            if tiled is None:
+                print(f"| {n} | {name} | tiled failed: {error} |", flush=True)
+                continue
+            # 3 blocks: logits, their exp (or gradient) and the gradient, as autograd keeps them
+            if 3 * block_bytes(name, n) > args.memory_gib * 2**30:
+                whole = f"not run: its N² block alone is {block_bytes(name, n) / 2**30:.0f} GiB"
+                print(f"| {n} | {name} | {whole} | | {tiled['seconds']:.2f} | {tiled['peak_bytes'] / 2**30:.2f} | | |",
+                      flush=True)
+                continue
+            full, error = child(name, n, None, repeats)
+            if full is None:
+                print(f"| {n} | {name} | failed: {error} | | {tiled['seconds']:.2f} | "
+                      f"{tiled['peak_bytes'] / 2**30:.2f} | | |", flush=True)
+                continue
+            print(f"| {n} | {name} | {full['seconds']:.2f} | {full['peak_bytes'] / 2**30:.2f} | "
+                  f"{tiled['seconds']:.2f} | {tiled['peak_bytes'] / 2**30:.2f} | "
+                  f"{tiled['seconds'] / full['seconds']:.2f}x | {tiled['peak_bytes'] / max(full['peak_bytes'], 1):.3f}x |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
