@@ -13,7 +13,7 @@ Sections, each measured in this one run:
    (row blocks);
 2. training steps per second and images per second of each method against solo-learn's
    ``simclr`` (ResNet-18 at CIFAR size, batch 256, bf16 autocast, channels_last), with each
-   step's peak memory;
+   step's peak memory, DHEL also with ``loss_chunk_size`` and ``forward_chunk_size``;
 3. no host-device sync in any method's training step, two views and 2+6 crops:
    ``torch.cuda.set_sync_debug_mode("error")`` on CUDA, the dispatch log (HostSyncLog) on CPU;
 4. solo-learn's DALI pipeline on a generated JPEG folder for a few steps with the metrics
@@ -59,7 +59,12 @@ LOSSES = {
     "kcl imq": (lambda a, b: kcl_loss_func(a, b, "imq", 1.0, 16.0), "blocks"),
     "kcl riesz": (lambda a, b: kcl_loss_func(a, b, "riesz", 1.0, 1.0), "blocks"),
     "mv-dhel (2 views)": (lambda a, b: mv_dhel_loss_func([a, b], 0.3), "blocks"),
+    "infonce tiled": (lambda a, b: infonce_loss_func(a, b, 0.2, chunk_size=TILE), "2n"),
+    "dhel tiled": (lambda a, b: dhel_loss_func(a, b, 0.3, chunk_size=TILE), "blocks"),
 }
+# The tiled rows (chunk_size) are also compared with the same loss over the whole block.
+TILE = 1024
+WHOLE = {"infonce tiled": "infonce", "dhel tiled": "dhel"}
 FLOORS = {"2n": bench_losses.floor_2n, "blocks": bench_losses.floor_two_blocks}
 # The Riesz kernels compute N·n·D differences: at the largest sizes they are measured up to this N.
 RIESZ_MAX_N = 4096
@@ -110,6 +115,8 @@ def loss_section(device, sizes, dim, repeats):
                 rivals.append(lightly[name])
             if "riesz" in name:
                 rivals.append(("riesz before (torch.cdist)", bench_losses.riesz_before))
+            if name in WHOLE:
+                rivals.append((f"{WHOLE[name]} whole block", LOSSES[WHOLE[name]][0]))
             for rival_name, rival in rivals:
                 ta, ma, tb, mb = bench_losses.compare(_bf16(fn, device), _bf16(rival, device), z1, z2, repeats)
                 lines.append(f"| {n} | {name} | {ta * 1e3:.2f} | {ma / 2**20:.1f} | {rival_name} | {tb * 1e3:.2f} | "
@@ -128,6 +135,7 @@ STEP_KWARGS = {
     "dhel": {"temperature": 0.3},
     "kcl": {"kernel": "gaussian", "t": 2.0, "gamma": 16.0},
     "kcl riesz": {"kernel": "riesz", "t": 1.0, "gamma": 1.0},
+    "dhel chunked": {"temperature": 0.3, "loss_chunk_size": 48, "forward_chunk_size": 48},
 }
 MULTI_VIEW = ("infonce", "dhel", "kcl")
 
@@ -349,7 +357,10 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join("runs", "gpu_check", "report.md"))
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
+    global TILE
     if args.quick:
+        TILE = 48  # smaller than the sizes, so that the tiles are used
+        STEP_KWARGS["dhel chunked"].update(loss_chunk_size=3, forward_chunk_size=3)
         sizes, repeats, backbone, batch_size = [64, 128], 2, "resnet18", 8
     else:
         sizes, repeats, backbone, batch_size = [1024, 4096, 16384], 5, "resnet18", 256

@@ -35,6 +35,7 @@ AUTHOR = ("solo-plugins", "solo-plugins@users.noreply.github.com", "2026-11-30T0
 MODULES = {
     "solo_plugins.distributed": "solo.utils.misc",
     "solo_plugins.losses._common": "solo.losses.contrastive_utils",
+    "solo_plugins.losses._tiled": "solo.losses.tiled",
     "solo_plugins.losses.dcl": "solo.losses.dcl",
     "solo_plugins.losses.dhel": "solo.losses.dhel",
     "solo_plugins.losses.kcl": "solo.losses.kcl",
@@ -42,6 +43,7 @@ MODULES = {
     "solo_plugins.losses": "solo.losses",
     "solo_plugins.methods.config": "solo.utils.config_checks",
     "solo_plugins.methods._contrastive": "solo.methods.contrastive_base",
+    "solo_plugins.methods.chunked_forward": "solo.methods.chunked_forward",
     "solo_plugins.methods.dcl": "solo.methods.dcl",
     "solo_plugins.methods.dclw": "solo.methods.dclw",
     "solo_plugins.methods.dhel": "solo.methods.dhel",

@@ -22,5 +22,15 @@ def test_gpu_check_quick_runs_every_section_and_passes(tmp_path):
     for loss in ("infonce", "dclw", "dhel", "kcl riesz", "mv-dhel (2 views)"):
         assert f"| {loss} |" in report
     assert "riesz before (torch.cdist)" in report
-    assert report.count("| pass |") == 10  # 7 methods, 3 of them also with 2+6 crops
+    assert report.count("| pass |") == 12  # 8 method settings, 4 of them also with 2+6 crops
+    assert "| dhel tiled |" in report and "dhel whole block" in report and "| dhel chunked |" in report
     assert sorted(os.listdir(tmp_path)) == ["dali", "report.md"]  # everything under the report's folder
+
+
+def test_bench_tiled_quick_prints_whole_and_tiled_rows(tmp_path):
+    run = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "bench_tiled.py"), "--sizes", "256",
+                          "--chunk", "64", "--losses", "dhel", "kcl riesz"], capture_output=True, text=True,
+                         timeout=900, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| 256 |")]
+    assert len(rows) == 2 and all(line.count("x |") == 2 for line in rows), run.stdout

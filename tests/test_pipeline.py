@@ -205,11 +205,14 @@ def _run(args, cwd, timeout=600):
     return result
 
 
-@pytest.mark.parametrize("method", ["dhel", "kcl"])
-def test_two_process_cpu_ddp_fit(method, digits_root, tmp_path):
+@pytest.mark.parametrize("method,chunks", [
+    ("dhel", []), ("kcl", []),
+    ("dhel", ["+method_kwargs.loss_chunk_size=12", "+method_kwargs.forward_chunk_size=12"]),
+], ids=["dhel", "kcl", "dhel-chunked"])
+def test_two_process_cpu_ddp_fit(method, chunks, digits_root, tmp_path):
     args = [sys.executable, "-m", "solo_plugins.commands.pretrain", "--config-path",
             os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", f"{method}.yaml",
-            "devices=[0,1]", "strategy=ddp", *digits_overrides(digits_root, tmp_path, QUICK)]
+            "devices=[0,1]", "strategy=ddp", *digits_overrides(digits_root, tmp_path, QUICK + chunks)]
     _run(args, tmp_path)
     ckpts = glob.glob(str(tmp_path / "trained_models" / method / "*" / "*.ckpt"))
     assert len(ckpts) == 1

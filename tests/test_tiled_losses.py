@@ -179,8 +179,9 @@ def test_methods_pass_loss_chunk_size_to_their_loss(name, monkeypatch):
     from solo_plugins.losses import _tiled
 
     tiled_calls = []
-    apply = _tiled._TiledRows.apply
-    monkeypatch.setattr(_tiled._TiledRows, "apply", lambda *args: tiled_calls.append(args[1]) or apply(*args))
+    rows_apply, lse_apply = _tiled._TiledRows.apply, _tiled._TiledLogSumExp.apply
+    monkeypatch.setattr(_tiled._TiledRows, "apply", lambda *args: tiled_calls.append(args[1]) or rows_apply(*args))
+    monkeypatch.setattr(_tiled._TiledLogSumExp, "apply", lambda *args: tiled_calls.append(args[0]) or lse_apply(*args))
     batch = next(iter(DataLoader(FakeViews(6), batch_size=6)))
     losses = {}
     for chunk in (None, 4):

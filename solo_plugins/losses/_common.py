@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from solo_plugins.distributed import gather_rows
-from solo_plugins.losses._tiled import per_row
+from solo_plugins.losses._tiled import tiled_log_sum_exp
 
 
 class LossTerms(NamedTuple):
@@ -148,10 +148,9 @@ def log_sum_exp_others(local: torch.Tensor, everyone: torch.Tensor, offset: int,
     """log Σ_{j≠i} exp(<local_i, everyone_j>/τ) per local row (global row offset + i is
     left out), in row tiles of ``chunk_size`` when given."""
 
-    def rows(tile, start, columns):
-        return log_sum_exp(shifted_logits(tile, columns, temperature, offset + start), temperature)
-
-    return per_row(rows, local, everyone, chunk_size)
+    if chunk_size is not None and chunk_size < local.shape[0]:
+        return tiled_log_sum_exp(local, everyone, temperature, (offset,), chunk_size)
+    return log_sum_exp(shifted_logits(local, everyone, temperature, offset), temperature)
 
 
 def both_views_log_sum_exp(x, y, x_all, y_all, offset: int, temperature: float, mask_positives: bool,
@@ -161,20 +160,10 @@ def both_views_log_sum_exp(x, y, x_all, y_all, offset: int, temperature: float, 
     if chunk_size is None:
         return log_sum_exp(both_views_logits(x, y, x_all, y_all, offset, temperature, mask_positives), temperature)
     n_global = x_all.shape[0]
-
-    def view_rows(own: int, positive: int):
-        masked = (own, positive) if mask_positives else (own,)
-
-        def rows(tile, start, columns):
-            bias = tile.new_full((tile.shape[0], columns.shape[0]), -1.0 / temperature)
-            for column in masked:
-                mask_self(bias, column + start, float("-inf"))
-            return log_sum_exp(torch.addmm(bias, tile, columns.T, alpha=1.0 / temperature), temperature)
-
-        return rows
-
     columns = torch.cat([x_all, y_all])
+    own_x, own_y = offset, n_global + offset  # the columns of a row's own view
+    masked_x, masked_y = ((own_x, own_y), (own_y, own_x)) if mask_positives else ((own_x,), (own_y,))
     return torch.cat([
-        per_row(view_rows(offset, n_global + offset), x, columns, chunk_size),
-        per_row(view_rows(n_global + offset, offset), y, columns, chunk_size),
+        tiled_log_sum_exp(x, columns, temperature, masked_x, chunk_size),
+        tiled_log_sum_exp(y, columns, temperature, masked_y, chunk_size),
     ])

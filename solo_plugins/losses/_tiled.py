@@ -7,7 +7,7 @@ and no more than a (chunk_size, N) tile exists at a time. Values and gradients a
 block's.
 """
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 
@@ -61,6 +61,66 @@ class _TiledRows(torch.autograd.Function):
             if grad_columns is not None and g_cols is not None:
                 grad_columns += g_cols
         return None, None, grad_rows, grad_columns
+
+
+def _masked_logits(tile, columns, temperature: float, masked: Tuple[int, ...]) -> torch.Tensor:
+    """(<tile_i, column_j> - 1)/τ, with -inf where row i meets column m + i for each m in
+    ``masked`` (positions relative to the tile's first row)."""
+    bias = tile.new_full((tile.shape[0], columns.shape[0]), -1.0 / temperature)
+    for m in masked:
+        bias[:, m : m + tile.shape[0]].diagonal().fill_(float("-inf"))
+    return torch.addmm(bias, tile, columns.T, alpha=1.0 / temperature)
+
+
+def _log_sum_exp_shifted(shifted: torch.Tensor, temperature: float) -> torch.Tensor:
+    """As ``losses._common.log_sum_exp``: every row of ``shifted`` is <= 0 with an entry
+    >= -2/τ, so while 2/τ <= 80 exp-sum-log cannot overflow or reach log(0)."""
+    if 2.0 / temperature <= 80.0:
+        return torch.log(torch.exp(shifted).sum(dim=1)) + 1.0 / temperature
+    return torch.logsumexp(shifted, dim=1) + 1.0 / temperature
+
+
+class _TiledLogSumExp(torch.autograd.Function):
+    """log Σ_j exp(<rows_i, columns_j>/τ) over the unmasked columns, per row, in row tiles;
+    backward recomputes each tile's softmax and applies it analytically (two matmuls), with
+    no autograd graph of its own."""
+
+    @staticmethod
+    def forward(ctx, chunk_size: int, temperature: float, masked: Tuple[int, ...], rows, columns):  # type: ignore[override]
+        ctx.chunk_size, ctx.temperature, ctx.masked = chunk_size, temperature, masked
+        out = torch.empty(rows.shape[0], dtype=rows.dtype, device=rows.device)
+        with _NoAutocast():
+            for s in range(0, rows.shape[0], chunk_size):
+                logits = _masked_logits(rows[s : s + chunk_size], columns, temperature, tuple(m + s for m in masked))
+                out[s : s + chunk_size] = _log_sum_exp_shifted(logits, temperature)
+        ctx.save_for_backward(rows, columns, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        rows, columns, lse = ctx.saved_tensors
+        chunk, temperature = ctx.chunk_size, ctx.temperature
+        grad_rows = torch.empty_like(rows) if ctx.needs_input_grad[3] else None
+        grad_columns = torch.zeros_like(columns) if ctx.needs_input_grad[4] else None
+        with _NoAutocast():
+            for s in range(0, rows.shape[0], chunk):
+                tile = rows[s : s + chunk]
+                logits = _masked_logits(tile, columns, temperature, tuple(m + s for m in ctx.masked))
+                # d lse_i / d<tile_i, column_j> = softmax_ij / τ
+                weights = torch.exp(logits - (lse[s : s + chunk, None] - 1.0 / temperature))
+                weights *= grad[s : s + chunk, None] / temperature
+                if grad_rows is not None:
+                    grad_rows[s : s + chunk] = weights @ columns
+                if grad_columns is not None:
+                    grad_columns.addmm_(weights.T, tile)
+        return None, None, None, grad_rows, grad_columns
+
+
+def tiled_log_sum_exp(rows: torch.Tensor, columns: torch.Tensor, temperature: float, masked: Tuple[int, ...],
+                      chunk_size: int) -> torch.Tensor:
+    """log Σ_j exp(<rows_i, columns_j>/τ) per row, leaving out column m + i of row i for each
+    m in ``masked``, in row tiles of ``chunk_size`` (O((n + N)·D) kept for backward)."""
+    return _TiledLogSumExp.apply(chunk_size, temperature, tuple(masked), rows, columns)
 
 
 def per_row(row_fn: RowFn, rows: torch.Tensor, columns: torch.Tensor, chunk_size: Optional[int]) -> torch.Tensor:

@@ -14,7 +14,7 @@ from solo_plugins.losses._common import (
     normalized_and_gathered,
     terms,
 )
-from solo_plugins.losses._tiled import check_chunk_size, per_row
+from solo_plugins.losses._tiled import check_chunk_size, per_row, tiled_log_sum_exp
 
 KERNELS = ("gaussian", "log", "imq", "riesz", "gaussian_riesz")
 
@@ -151,14 +151,17 @@ def _mean_gaussian_energy_to_others(local, everyone, offset: int, t: float) -> t
 def energy_to_others(local, everyone, offset: int, kernel: str, t: float, chunk_size: Optional[int] = None) -> torch.Tensor:
     """(1/(N-1)) Σ_{j≠i} k(|local_i - everyone_j|²) with KCL's uniformity kernel, per local row;
     in row tiles of ``chunk_size`` when given."""
+    tiled = chunk_size is not None and chunk_size < local.shape[0]
     if kernel == "gaussian":
-        def rows(tile, start, columns):
-            return _mean_gaussian_energy_to_others(tile, columns, offset + start, t)
-    else:
-        exact, uniformity_kernel = kernel in ("riesz", "gaussian_riesz"), kernels(kernel, t)[1]
+        if not tiled:
+            return _mean_gaussian_energy_to_others(local, everyone, offset, t)
+        # Σ_j exp(2t<a, b_j> - 2t) = exp(log Σ_j exp(<a, b_j>/τ) - 2t) with τ = 1/(2t)
+        lse = tiled_log_sum_exp(local, everyone, 1.0 / (2 * t), (offset,), chunk_size)
+        return torch.exp(lse - 2 * t) / (everyone.shape[0] - 1)
+    exact, uniformity_kernel = kernel in ("riesz", "gaussian_riesz"), kernels(kernel, t)[1]
 
-        def rows(tile, start, columns):
-            return _mean_energy_to_others(tile, columns, offset + start, uniformity_kernel, exact)
+    def rows(tile, start, columns):
+        return _mean_energy_to_others(tile, columns, offset + start, uniformity_kernel, exact)
 
     return per_row(rows, local, everyone, chunk_size)
 
