@@ -3,8 +3,9 @@ backward, measured in one run.
 
 Each measurement runs in a fresh process (so that its peak memory is its own): inputs of
 (N, D) float32 are made, the process's resident set size is read, the loss runs forward and
-backward once (N >= 16,384) or three times (median), and the peak RSS above the starting point
-is the memory. On CUDA the peak allocated memory is read instead. The whole block is not run
+backward once (N >= 16,384) or five times (median), and the peak RSS above the starting point
+(the peak reset after the imports and a small warm-up call) is the memory; glibc's mmap
+threshold is fixed at 1 MiB so that freed tiles go back to the system. On CUDA the peak allocated memory is read instead. The whole block is not run
 where its N² block alone would not leave room on the machine (said in the table).
 
     python scripts/bench_tiled.py                         # N = 4,096, 16,384, 32,768
@@ -43,6 +44,21 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM) to the current
+    one, so that the imports' own peak does not count."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def measure(name: str, n: int, dim: int, chunk, repeats: int, device: str) -> dict:
     """One measurement, in this process."""
     import solo_plugins.losses as losses
@@ -57,12 +73,16 @@ def measure(name: str, n: int, dim: int, chunk, repeats: int, device: str) -> di
     inputs = [z.to(device).requires_grad_() for z in inputs]
     call = (lambda: fn(inputs, chunk_size=chunk, **kwargs)) if views == 3 else (
         lambda: fn(*inputs, chunk_size=chunk, **kwargs))
+    # one small call first: thread pools and the first allocations happen outside the measurement
+    small = [z[:64].detach().requires_grad_() for z in inputs]
+    (fn(small, chunk_size=chunk and 16, **kwargs) if views == 3 else fn(*small, chunk_size=chunk and 16, **kwargs)).backward()
     times = []
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
+        _reset_peak_rss()
         base = _rss_bytes()
     for _ in range(repeats):
         start = time.perf_counter()
@@ -75,7 +95,7 @@ def measure(name: str, n: int, dim: int, chunk, repeats: int, device: str) -> di
     if device == "cuda":
         peak = torch.cuda.max_memory_allocated() - base
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+        peak = _peak_rss_bytes() - base
     return {"seconds": statistics.median(times), "peak_bytes": peak}
 
 
@@ -101,12 +121,24 @@ def main():
         print(json.dumps(measure(name, n, args.dim, chunk, repeats, args.device)))
         return
 
-    def child(name, n, chunk, repeats):
+    def one(name, n, chunk, repeats, fixed_mmap):
+        # A fixed mmap threshold: glibc otherwise raises it after large frees and keeps freed
+        # tiles in its heap, which the resident set size would count as the loss's memory.
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 20)) if fixed_mmap else None
         out = subprocess.run([sys.executable, __file__, "--dim", str(args.dim), "--device", args.device,
-                              "--one", json.dumps([name, n, chunk, repeats])], capture_output=True, text=True)
+                              "--one", json.dumps([name, n, chunk, repeats])], capture_output=True, text=True, env=env)
         if out.returncode != 0:
             return None, out.stderr.strip().splitlines()[-1][:120]
         return json.loads(out.stdout.strip().splitlines()[-1]), ""
+
+    def child(name, n, chunk, repeats):
+        """Memory from a run with the fixed mmap threshold; below N = 16,384, where its page
+        faults would weigh on the time, the time from a run with glibc's defaults."""
+        memory, error = one(name, n, chunk, 1, args.device == "cpu")
+        if memory is None or n >= 16384 or args.device != "cpu":
+            return memory, error
+        timing, error = one(name, n, chunk, repeats, False)
+        return (None, error) if timing is None else ({**memory, "seconds": timing["seconds"]}, "")
 
     print(f"torch {torch.__version__}, {args.device}, threads {torch.get_num_threads()}, D = {args.dim}, "
           f"chunk_size = {args.chunk}; peak memory above the inputs (CPU: resident set size)")
@@ -116,7 +148,7 @@ def main():
         for name in args.losses:
             if name in SMALL_ONLY and n != min(args.sizes):
                 continue
-            repeats = 3 if n < 16384 else 1
+            repeats = 5 if n < 16384 else 1
             tiled, error = child(name, n, args.chunk, repeats)
             if tiled is None:
                 print(f"| {n} | {name} | tiled failed: {error} |", flush=True)

@@ -63,21 +63,15 @@ class _TiledRows(torch.autograd.Function):
         return None, None, grad_rows, grad_columns
 
 
-def _masked_logits(tile, columns, temperature: float, masked: Tuple[int, ...]) -> torch.Tensor:
-    """(<tile_i, column_j> - 1)/τ, with -inf where row i meets column m + i for each m in
-    ``masked`` (positions relative to the tile's first row)."""
-    bias = tile.new_full((tile.shape[0], columns.shape[0]), -1.0 / temperature)
+def _masked_exp_logits(tile, columns, temperature: float, masked: Tuple[int, ...], row_shift) -> torch.Tensor:
+    """exp(<tile_i, column_j>/τ - row_shift_i), 0 where row i meets column m + i for each m in
+    ``masked`` (positions relative to the tile's first row): one matmul into a broadcast bias,
+    then in place (this runs outside autograd)."""
+    out = torch.addmm(-row_shift[:, None], tile, columns.T, alpha=1.0 / temperature)
+    out.exp_()
     for m in masked:
-        bias[:, m : m + tile.shape[0]].diagonal().fill_(float("-inf"))
-    return torch.addmm(bias, tile, columns.T, alpha=1.0 / temperature)
-
-
-def _log_sum_exp_shifted(shifted: torch.Tensor, temperature: float) -> torch.Tensor:
-    """As ``losses._common.log_sum_exp``: every row of ``shifted`` is <= 0 with an entry
-    >= -2/τ, so while 2/τ <= 80 exp-sum-log cannot overflow or reach log(0)."""
-    if 2.0 / temperature <= 80.0:
-        return torch.log(torch.exp(shifted).sum(dim=1)) + 1.0 / temperature
-    return torch.logsumexp(shifted, dim=1) + 1.0 / temperature
+        out[:, m : m + tile.shape[0]].diagonal().zero_()
+    return out
 
 
 class _TiledLogSumExp(torch.autograd.Function):
@@ -89,10 +83,21 @@ class _TiledLogSumExp(torch.autograd.Function):
     def forward(ctx, chunk_size: int, temperature: float, masked: Tuple[int, ...], rows, columns):  # type: ignore[override]
         ctx.chunk_size, ctx.temperature, ctx.masked = chunk_size, temperature, masked
         out = torch.empty(rows.shape[0], dtype=rows.dtype, device=rows.device)
+        # Shifted by the bound 1/τ (every similarity is <= 1): exp cannot overflow, and while
+        # 2/τ <= 80 no row's sum can underflow to 0 (each keeps an entry >= exp(-2/τ)).
+        safe = 2.0 / temperature <= 80.0
         with _NoAutocast():
             for s in range(0, rows.shape[0], chunk_size):
-                logits = _masked_logits(rows[s : s + chunk_size], columns, temperature, tuple(m + s for m in masked))
-                out[s : s + chunk_size] = _log_sum_exp_shifted(logits, temperature)
+                tile = rows[s : s + chunk_size]
+                masks = tuple(m + s for m in masked)
+                if safe:
+                    shift = tile.new_full((tile.shape[0],), 1.0 / temperature)
+                    out[s : s + chunk_size] = _masked_exp_logits(tile, columns, temperature, masks, shift).sum(1).log() + shift
+                else:
+                    logits = torch.addmm(tile.new_full((1,), -1.0 / temperature), tile, columns.T, alpha=1.0 / temperature)
+                    for m in masks:
+                        logits[:, m : m + tile.shape[0]].diagonal().fill_(float("-inf"))
+                    out[s : s + chunk_size] = torch.logsumexp(logits, dim=1) + 1.0 / temperature
         ctx.save_for_backward(rows, columns, out)
         return out
 
@@ -105,10 +110,10 @@ class _TiledLogSumExp(torch.autograd.Function):
         with _NoAutocast():
             for s in range(0, rows.shape[0], chunk):
                 tile = rows[s : s + chunk]
-                logits = _masked_logits(tile, columns, temperature, tuple(m + s for m in ctx.masked))
-                # d lse_i / d<tile_i, column_j> = softmax_ij / τ
-                weights = torch.exp(logits - (lse[s : s + chunk, None] - 1.0 / temperature))
-                weights *= grad[s : s + chunk, None] / temperature
+                # softmax_ij = exp(<tile_i, column_j>/τ - lse_i); d lse_i / d<tile_i, column_j> = softmax_ij / τ
+                weights = _masked_exp_logits(tile, columns, temperature, tuple(m + s for m in ctx.masked),
+                                             lse[s : s + chunk])
+                weights *= (grad[s : s + chunk] / temperature)[:, None]
                 if grad_rows is not None:
                     grad_rows[s : s + chunk] = weights @ columns
                 if grad_columns is not None:
