@@ -33,9 +33,12 @@ def run(name, overrides, memory_gib, log):
     seconds = time.time() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     with open(log) as f:
-        tail = [line.strip() for line in f.read().splitlines() if line.strip()][-1:]
-    # ru_maxrss of children is the largest of any child so far: runs go from small to large
-    return code, seconds, max(peak, before) / 2**20, tail[0][:160] if tail else ""
+        lines = [line.strip() for line in f.read().splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line and "Error executing job" not in line]
+    tail = (errors or lines or [""])[-1]
+    # ru_maxrss of children is that of the largest process so far (the trainer; its data
+    # workers are smaller): the runs go from the smaller to the larger
+    return code, seconds, max(peak, before) / 2**20, tail[:200]
 
 
 def main():
@@ -48,6 +51,7 @@ def main():
     parser.add_argument("--memory-gib", type=float, default=22.0)
     parser.add_argument("--data", default="datasets/fashion_mnist_full")
     parser.add_argument("--out", default="runs/large_batch")
+    parser.add_argument("--runs", nargs="+", default=["chunked", "whole"], choices=["chunked", "whole"])
     args = parser.parse_args()
 
     from solo_plugins.data.export import export_fashion_mnist
@@ -63,6 +67,8 @@ def main():
                      f"+method_kwargs.forward_chunk_size={args.forward_chunk}"]),
         ("whole", []),
     ):
+        if label not in args.runs:
+            continue
         out = os.path.join(args.out, label)
         code, seconds, peak_gib, tail = run(args.method, common + extra + [f"checkpoint.dir={out}/trained_models"],
                                             args.memory_gib, os.path.join(args.out, f"{label}.log"))

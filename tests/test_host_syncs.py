@@ -2,13 +2,9 @@
 (``HostSyncLog``) on CPU and on ``meta`` inputs; a read of a device value
 (``aten::_local_scalar_dense``) or a tensor made of host data fails the test."""
 
-import os
-import tempfile
-
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch.utils.data import DataLoader
 
 from solo_plugins.device import HostSyncLog
@@ -23,6 +19,7 @@ from solo_plugins.losses import (
     mv_kcl_loss_func,
 )
 from solo_plugins.losses.kcl import KERNELS
+from tests.gloo import run_on_two_ranks
 
 LOSSES = {
     "infonce": lambda a, b: infonce_loss_func(a, b, temperature=0.2),
@@ -158,10 +155,7 @@ def _single_process(loss_fn, sizes):
 
 @pytest.mark.parametrize("sizes", [(4, 4), (3, 5)], ids=["equal", "uneven"])
 def test_distributed_losses_sync_only_for_uneven_shards_and_stay_exact(sizes):
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "out.pt")
-        mp.spawn(_worker, args=(2, os.path.join(tmp, "init"), list(sizes), out), nprocs=2, join=True)
-        ranks = [torch.load(f"{out}.{r}") for r in range(2)]
+    ranks = run_on_two_ranks(_worker, sizes)
     expected_syncs = 0 if sizes[0] == sizes[1] else 1
     for name, loss_fn in LOSSES.items():
         want_loss, want_a, want_b = _single_process(loss_fn, sizes)

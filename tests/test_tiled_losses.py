@@ -2,13 +2,9 @@
 float64 for every loss, kernel and number of views, at sizes that are not multiples of the
 tile; safe in fp16/bf16 and at collapse; O(N·D) kept for backward; exact under 2 gloo ranks."""
 
-import os
-import tempfile
-
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from solo_plugins.losses import (
     DCLLoss,
@@ -24,6 +20,7 @@ from solo_plugins.losses import (
     mv_kcl_loss_terms,
 )
 from solo_plugins.losses.kcl import KERNELS
+from tests.gloo import run_on_two_ranks
 
 
 def _kcl(kernel):
@@ -155,10 +152,7 @@ def _worker(rank, world, init_file, sizes, out_file):
 
 @pytest.mark.parametrize("sizes", [(5, 5), (3, 6)], ids=["equal", "uneven"])
 def test_tiled_under_two_gloo_ranks_equals_one_process(sizes):
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "out.pt")
-        mp.spawn(_worker, args=(2, os.path.join(tmp, "init"), list(sizes), out), nprocs=2, join=True)
-        ranks = [torch.load(f"{out}.{r}") for r in range(2)]
+    ranks = run_on_two_ranks(_worker, sizes)
     a, b = _pair(n=sum(sizes), seed=1)
     for name, fn in TERMS.items():
         want, want_a, want_b = _run(fn, a, b, None)

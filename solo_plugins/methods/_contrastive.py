@@ -74,6 +74,14 @@ class ContrastiveMethod(BaseMethod):
     loss; everything else is shared), implement those two methods (a two-view-only method
     calls :func:`require_two_views` in its config check) and a static
     ``add_and_assert_specific_cfg`` that calls this class's one.
+
+    Options every such method takes (``method_kwargs``):
+        loss_chunk_size (int): compute the loss in row tiles of this many samples, in forward
+            and again in backward (memory O(N·D), same values and gradients); null (the
+            default): the whole similarity block at once.
+        forward_chunk_size (int): run the backbone and projector over the batch in chunks of
+            this many images, GradCache's way (activation memory of one chunk; BatchNorm
+            statistics per chunk); null (the default): at once.
     """
 
     loss_name: str = "contrastive"

@@ -14,12 +14,7 @@ class DCLW(DCL):
         method_kwargs:
             proj_hidden_dim (int): hidden units of the projector.
             proj_output_dim (int): dimension of the projections.
-            loss_chunk_size (int): compute the loss in row tiles of this many samples, in
-                forward and again in backward (memory O(N·D), same gradients); null: at
-                once. Defaults to null.
-            forward_chunk_size (int): run the backbone and projector over the batch in chunks
-                of this many images, GradCache's way (activation memory of one chunk;
-                BatchNorm statistics per chunk); null: at once. Defaults to null.
+            loss_chunk_size, forward_chunk_size (int): see ContrastiveMethod. Default null.
             projector (str): mlp (solo's SimCLR head), mlp_bn or paper (the paper
                 codebase's head, BatchNorm last). Defaults to mlp.
             temperature (float): τ > 0. Defaults to 0.1.
