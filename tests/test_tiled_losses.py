@@ -197,3 +197,17 @@ def test_loss_chunk_size_bad_values_are_config_errors(bad):
 
     with pytest.raises(ConfigError, match="method_kwargs.loss_chunk_size must be null .* or an integer >= 1"):
         CLASSES["dhel"](base_cfg("dhel", loss_chunk_size=bad))
+
+
+@pytest.mark.parametrize("temperature", [0.01, 0.02])
+def test_tiled_small_temperatures_take_the_log_sum_exp_path_and_match(temperature):
+    """Below τ = 0.025 the tiles use torch.logsumexp (exp-sum-log could underflow)."""
+    a, b = _pair(n=11, d=5)
+    for fn in (lambda x, y, c: infonce_loss_terms(x, y, temperature, chunk_size=c),
+               lambda x, y, c: dcl_loss_terms(x, y, temperature, chunk_size=c),
+               lambda x, y, c: dhel_loss_terms(x, y, temperature, chunk_size=c)):
+        full, ga, gb = _run(fn, a, b, None)
+        tiled, ta, tb = _run(fn, a, b, 4)
+        torch.testing.assert_close(tiled.loss, full.loss, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(ta, ga, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(tb, gb, rtol=1e-10, atol=1e-12)

@@ -1,10 +1,12 @@
 """Per-row reductions over an (n, N) similarity block, computed in row tiles.
 
 Every loss here reduces its N² block row by row (a log-sum-exp, a kernel energy). With
-``chunk_size`` set, :func:`per_row` computes those rows ``chunk_size`` at a time, in forward
-and again in backward, so that autograd keeps only the inputs (O(N·D)) and the result (O(n))
-and no more than a (chunk_size, N) tile exists at a time. Values and gradients are the full
-block's.
+``chunk_size`` set, those rows are computed ``chunk_size`` at a time, in forward and again in
+backward, so that autograd keeps only the inputs (O(N·D)) and the result (O(n)) and no more
+than a (chunk_size, N) tile exists at a time. Values and gradients are the full block's.
+:func:`tiled_log_sum_exp` has an analytic backward (the log-sum-exp losses and KCL's gaussian
+kernel); :func:`per_row` recomputes any row function's tiles under autograd (the other KCL
+kernels).
 """
 
 from typing import Callable, Optional, Tuple
