@@ -1,5 +1,6 @@
-"""Checks and benchmarks a GPU for solo-plugins in one command (about 8 minutes on one GPU),
-and writes a markdown report.
+"""Checks and benchmarks a GPU for solo-plugins in one command, and writes a markdown report.
+Sized for at most 8 minutes on one GPU; it has not yet run on one (no GPU was lent to the
+work that wrote it), only in its quick CPU mode.
 
     python scripts/gpu_check.py --out docs/gpu.md            # on a CUDA machine
     python scripts/gpu_check.py --device cpu --quick          # the same code paths, tiny sizes
