@@ -157,7 +157,7 @@ def both_views_log_sum_exp(x, y, x_all, y_all, offset: int, temperature: float, 
                            chunk_size: Optional[int] = None) -> torch.Tensor:
     """Per row of :func:`both_views_logits` (rows x then y), its log-sum-exp; with
     ``chunk_size`` the rows are computed in tiles of that size, each view's on its own."""
-    if chunk_size is None:
+    if chunk_size is None or chunk_size >= x.shape[0]:  # one tile: the whole block, as the other losses do
         return log_sum_exp(both_views_logits(x, y, x_all, y_all, offset, temperature, mask_positives), temperature)
     n_global = x_all.shape[0]
     columns = torch.cat([x_all, y_all])
