@@ -59,6 +59,7 @@ setup(
             "solo-plugins-knn=solo_plugins.commands.knn:main",
             "solo-plugins-metrics=solo_plugins.commands.metrics:main",
             "solo-plugins-sweep=solo_plugins.commands.sweep:main",
+            "solo-plugins-identifiability=solo_plugins.commands.identifiability:main",
             "solo-plugins-demo=solo_plugins.commands.demo:main",
             "solo-plugins-export=solo_plugins.data.export:main",
             "solo-plugins-run=solo_plugins.commands.run_solo_script:main",

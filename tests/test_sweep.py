@@ -11,7 +11,8 @@ pytest.importorskip("solo.methods")
 from solo_plugins.analysis.plots import plot_loss_vs_batch_size  # noqa: E402
 from solo_plugins.analysis.report import results_markdown  # noqa: E402
 from solo_plugins.commands._hydra import compose  # noqa: E402
-from solo_plugins.commands.sweep import plan, sweep  # noqa: E402
+from solo_plugins.analysis.results import read_rows, row_key  # noqa: E402
+from solo_plugins.commands.sweep import Run, plan, sweep  # noqa: E402
 from tests.conftest import CONFIGS  # noqa: E402
 
 QUICK = [
@@ -58,6 +59,16 @@ def test_tiny_sweep_with_reference_rows_variants_statistics_and_resume(digits_ro
     assert variant["config"] == "digits/dhel.yaml method_kwargs.temperature=0.5"
     for name in ("accuracy_vs_batch_size.png", "metrics.png", "hyperparameter_robustness.png"):
         assert (out / name).stat().st_size > 0
+    # Every run folder keeps its own row, so that a garbled table is rebuilt whole.
+    for r in rows:
+        run_id = Run(r["method"], int(r["batch_size"]) if r["batch_size"] else "", int(r["seed"]), r["variant"]).run_id
+        kept = json.load(open(out / "runs" / run_id / "row.json"))
+        assert str(kept["probe_acc1"]) == r["probe_acc1"] and kept["method"] == r["method"]
+    with open(out / "results.csv", "a") as f:
+        f.write("@@ garbled @@\n")
+    with pytest.warns(RuntimeWarning, match="unreadable results table"):
+        rebuilt = read_rows(str(out / "results.csv"))
+    assert sorted(row_key(r) for r in rebuilt) == sorted(row_key(r) for r in rows)
     assert "| random-init |" in table and "| pixels |" in table and "Paired difference to `infonce`" in table
     assert "| dhel | temperature=0.5 |" in table and "| dhel | temperature=0.3 |" in table
     assert "[13/13]" in capsys.readouterr().out

@@ -1,8 +1,21 @@
-"""The comparison's ``results.csv``: one row per evaluated checkpoint, written atomically."""
+"""Results tables (``results.csv``): one row per run, each row added under an exclusive lock
+and written through a temporary file of its own, so that two processes adding rows to one
+folder lose none and a kill leaves the old table or the new one. Every run folder keeps its
+own row (``row.json``) beside its checkpoint; a table that cannot be read is set aside with a
+warning and rebuilt from them."""
 
 import csv
+import fcntl
+import glob
+import io
+import json
 import os
-from typing import Dict, Iterable, List, Tuple
+import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 REFERENCE_ROWS = ("random-init", "pixels")
 
@@ -39,6 +52,155 @@ METRICS = [
     "feats_rank",
 ]
 COLUMNS = FIELDS + METRICS
+KEY_FIELDS = ("method", "variant", "batch_size", "seed")
+
+#: A run folder's own copy of its row.
+ROW_FILE = "row.json"
+
+
+class UnreadableTable(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Table:
+    """A results table at ``path`` with its columns and the fields that identify a row. Run
+    folders are ``<folder of path>/runs/<run>/`` unless ``runs_dir`` says otherwise."""
+
+    path: str
+    columns: Sequence[str] = tuple(COLUMNS)
+    key_fields: Sequence[str] = KEY_FIELDS
+    runs_dir: str = ""
+
+    def key(self, row: Dict) -> Tuple[str, ...]:
+        return tuple(str(row.get(f, "") if row.get(f) is not None else "") for f in self.key_fields)
+
+    @property
+    def run_folders(self) -> str:
+        return self.runs_dir or os.path.join(os.path.dirname(os.path.abspath(self.path)), "runs")
+
+    def read(self) -> List[Dict[str, str]]:
+        """The table's rows; an unreadable table is set aside (``results.csv.unreadable-<time>``)
+        with a warning and rebuilt from the run folders' rows."""
+        if not os.path.exists(self.path):
+            return []
+        try:
+            return _parse(self.path, self.key_fields)
+        except UnreadableTable:
+            with self._locked():
+                try:  # another process may have rebuilt it meanwhile
+                    return _parse(self.path, self.key_fields)
+                except UnreadableTable as error:
+                    return self._rebuild(error)
+
+    def add(self, row: Dict, run_dir: str = "") -> None:
+        """Adds ``row``, replacing any earlier row with the same key; with ``run_dir``, also
+        writes it as that folder's ``row.json`` (first, so that the folder always holds every
+        row the table has)."""
+        if run_dir:
+            write_json(os.path.join(run_dir, ROW_FILE), row)
+        with self._locked():
+            try:
+                rows = _parse(self.path, self.key_fields) if os.path.exists(self.path) else []
+            except UnreadableTable as error:
+                rows = self._rebuild(error)
+            rows = [r for r in rows if self.key(r) != self.key(row)]
+            self._write(rows + [row])
+
+    def write(self, rows: Iterable[Dict]) -> None:
+        with self._locked():
+            self._write(rows)
+
+    @contextmanager
+    def _locked(self):
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        with open(f"{self.path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                # Under the lock no other writer is between its write and its rename, so any
+                # temporary table left here is from a killed writer.
+                prefix = os.path.basename(self.path) + "."
+                for stale in glob.glob(os.path.join(directory, glob.escape(prefix) + "*.tmp")):
+                    os.remove(stale)
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write(self, rows: Iterable[Dict]) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.columns), extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def _rebuild(self, error: Exception) -> List[Dict]:
+        aside = f"{self.path}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.replace(self.path, aside)
+        rows = {}
+        for path in sorted(glob.glob(os.path.join(glob.escape(self.run_folders), "*", ROW_FILE))):
+            try:
+                with open(path) as f:
+                    row = json.load(f)
+                rows[self.key(row)] = {k: "" if v is None else str(v) for k, v in row.items()}
+            except (OSError, ValueError) as bad:
+                warnings.warn(f"unreadable run row {path} ({bad}) skipped", RuntimeWarning)
+        warnings.warn(f"unreadable results table {self.path} ({error}) set aside as {aside}; "
+                      f"{len(rows)} rows rebuilt from {self.run_folders}/*/{ROW_FILE}", RuntimeWarning)
+        self._write(rows.values())
+        return _parse(self.path, self.key_fields)
+
+
+def _parse(path: str, key_fields: Sequence[str]) -> List[Dict[str, str]]:
+    """The rows of a CSV table, or UnreadableTable when any line is not a row of it: bytes that
+    are not UTF-8, NUL bytes, a header without the key fields, a line with another number of
+    fields than the header, or a row without its key."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as error:
+        raise UnreadableTable(f"not UTF-8: {error}") from None
+    if "\0" in text:
+        raise UnreadableTable("NUL bytes")
+    try:
+        lines = list(csv.reader(io.StringIO(text)))
+    except csv.Error as error:
+        raise UnreadableTable(str(error)) from None
+    if not lines:
+        return []
+    header, body = lines[0], lines[1:]
+    missing = [f for f in key_fields if f not in header]
+    if missing:
+        raise UnreadableTable(f"header lacks {missing}")
+    rows = []
+    for number, line in enumerate(body, 2):
+        if len(line) != len(header):
+            raise UnreadableTable(f"line {number} has {len(line)} fields, the header {len(header)}")
+        row = dict(zip(header, line))
+        if not row[key_fields[0]] or "seed" in row and not row["seed"].lstrip("-").isdigit():
+            raise UnreadableTable(f"line {number} is not a row (key {[row[f] for f in key_fields]})")
+        rows.append(row)
+    return rows
+
+
+def write_json(path: str, value: Dict) -> None:
+    """Writes ``value`` as JSON through a temporary file of its own and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        json.dump(value, f, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# The comparison harness's table (solo_plugins.commands.sweep).
 
 
 def row_key(row: Dict) -> Tuple[str, str, str, str]:
@@ -46,27 +208,14 @@ def row_key(row: Dict) -> Tuple[str, str, str, str]:
 
 
 def read_rows(path: str) -> List[Dict[str, str]]:
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return Table(path).read()
 
 
 def write_rows(path: str, rows: Iterable[Dict]) -> None:
-    """Writes the whole table to a temporary file and renames it over ``path``, so that a
-    kill leaves either the old table or the new one, never half a row."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Writes the whole table (under the lock, through a temporary file and a rename)."""
+    Table(path).write(rows)
 
 
-def add_row(path: str, row: Dict) -> None:
+def add_row(path: str, row: Dict, run_dir: str = "") -> None:
     """Adds ``row``, replacing any earlier row with the same (method, variant, batch size, seed)."""
-    rows = [r for r in read_rows(path) if row_key(r) != row_key(row)]
-    write_rows(path, rows + [row])
+    Table(path).add(row, run_dir)

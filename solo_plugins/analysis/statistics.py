@@ -4,7 +4,7 @@ confidence intervals."""
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 
 @dataclass
@@ -43,3 +43,60 @@ def paired_difference(method: Dict[int, float], baseline: Dict[int, float], leve
         return PairedDifference(mean, None, None, len(diffs))
     half = t_quantile(0.5 + level / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
     return PairedDifference(mean, mean - half, mean + half, len(diffs))
+
+
+def ranks(values: Sequence[float]) -> List[float]:
+    """1-based ranks, ties given their average rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    mx, my = statistics.mean(x), statistics.mean(y)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation: Pearson's correlation of the (tie-averaged) ranks."""
+    if len(x) != len(y) or len(x) < 3:
+        raise ValueError(f"spearman needs two sequences of the same length >= 3; got {len(x)} and {len(y)}")
+    return pearson(ranks(x), ranks(y))
+
+
+@dataclass
+class Correlation:
+    rho: float
+    low: float  # percentile bootstrap interval
+    high: float
+    n: int
+
+
+def spearman_interval(x: Sequence[float], y: Sequence[float], level: float = 0.95, reps: int = 2000,
+                      seed: int = 0) -> Correlation:
+    """Spearman's rho of the pairs (x_i, y_i) with a percentile bootstrap interval (the pairs
+    resampled with replacement ``reps`` times; a seeded generator, so the interval repeats)."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    rho = spearman(list(x), list(y))
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(reps):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
+            draws.append(spearmanr(x[i], y[i]).statistic)
+    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return Correlation(rho, float(low), float(high), len(x))

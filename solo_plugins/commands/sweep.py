@@ -115,11 +115,21 @@ def _linear(cfg: DictConfig, checkpoint: str, seed: int) -> Dict:
             "linear_protocol": linear_protocol(cfg), "linear_s": round(time.time() - start, 1)}
 
 
+def run_dir(out_dir: str, run: Run) -> str:
+    """The run's folder, which keeps its checkpoints and its own copy of its row."""
+    return os.path.join(os.path.abspath(out_dir), "runs", run.run_id)
+
+
+def _row_run(row: Dict) -> Run:
+    size = int(row["batch_size"]) if str(row.get("batch_size", "")) != "" else ""
+    return Run(row["method"], size, int(row["seed"]), row.get("variant", ""))
+
+
 def _redo(results: str, stale: List[Dict], evaluate, what: str) -> int:
     """Updates each stale row with ``evaluate(row)`` and writes it back; returns how many."""
     for k, row in enumerate(stale, 1):
         row.update(evaluate(row))
-        add_row(results, row)
+        add_row(results, row, run_dir(os.path.dirname(results), _row_run(row)))
         print(f"{what} redone [{k}/{len(stale)}] {row['method']} {row['variant']} "
               f"b{row['batch_size']} s{row['seed']}: {_summary(row)}", flush=True)
     return len(stale)
@@ -299,7 +309,7 @@ def sweep(cfg: DictConfig) -> str:
         print(f"[{n}/{len(runs)}] {run.run_id} ...", flush=True)
         t0 = time.time()
         row = run_reference(cfg, run) if run.batch_size == "" else run_method(cfg, run)
-        add_row(results, row)
+        add_row(results, row, run_dir(cfg.out_dir, run))
         spent = time.time() - started
         print(f"[{n}/{len(runs)}] {run.run_id}: {_summary(row)} in {time.time() - t0:.0f}s; "
               f"elapsed {spent:.0f}s, about {spent / k * (len(todo) - k):.0f}s left", flush=True)

@@ -3,6 +3,7 @@ ICML 2020), the Wasserstein distance to uniformity (Koromilas et al., ICML 2024)
 effective rank (RankMe, Garrido et al., ICML 2023). Torch only; any device."""
 
 import math
+from functools import lru_cache
 from typing import Dict, Optional
 
 import torch
@@ -78,10 +79,16 @@ def wasserstein_uniformity(
         u = u[keep]
     i, j = _upper_pairs(u.shape[0], u.device)
     empirical = torch.sort((u @ u.T)[i, j]).values.double()
-    m = empirical.numel()
-    probs = (torch.arange(m, dtype=torch.float64) + 0.5) / m
-    reference = sphere_inner_product_quantiles(u.shape[1], probs).to(empirical.device)
+    reference = _uniform_reference(u.shape[1], empirical.numel()).to(empirical.device)
     return (empirical - reference).abs().mean()
+
+
+@lru_cache(maxsize=16)
+def _uniform_reference(d: int, m: int) -> torch.Tensor:
+    """The m mid-point quantiles of the uniform law's inner products on S^(d-1) (CPU float64;
+    kept, since a study measures many embeddings of one size)."""
+    probs = (torch.arange(m, dtype=torch.float64) + 0.5) / m
+    return sphere_inner_product_quantiles(d, probs)
 
 
 def _centered(z: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,115 @@
+"""The latent-recovery study's figures (matplotlib, PNG)."""
+
+import math
+import os
+import statistics
+from typing import Dict, List
+
+from solo_plugins.analysis.identifiability_report import (
+    UNIFORMITY_METRICS,
+    by_seed,
+    methods_of,
+    sizes_of,
+    stage_rows,
+)
+from solo_plugins.analysis.plots import _pyplot
+from solo_plugins.analysis.statistics import t_quantile
+
+
+def _mean_ci(values: List[float]):
+    if not values:
+        return float("nan"), 0.0
+    if len(values) < 2:
+        return values[0], 0.0
+    return statistics.mean(values), t_quantile(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def plot_r2_vs_batch_size(rows: List[Dict], out_dir: str) -> str:
+    """R² against batch size per method (mean and 95% interval over seeds): shipped defaults,
+    tuned, and at equal samples seen."""
+    plt = _pyplot()
+    panels = [("equal steps, defaults", stage_rows(rows, "main")),
+              ("equal steps, tuned", stage_rows(rows, "main", "tuned"))]
+    same = stage_rows(rows, "same_samples")
+    if same:
+        samples = {int(r["samples"]) for r in same}
+        panels.append(("equal samples, defaults", same + [r for r in stage_rows(rows, "main")
+                                                           if int(r["samples"]) in samples]))
+    panels = [(t, p) for t, p in panels if p]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False, sharey=True)
+    for ax, (title, sel) in zip(axes[0], panels):
+        for m in methods_of(sel):
+            sizes = [b for b in sizes_of(sel) if by_seed(sel, "r2", method=m, batch_size=b)]
+            stats = [_mean_ci(list(by_seed(sel, "r2", method=m, batch_size=b).values())) for b in sizes]
+            ax.errorbar(sizes, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o", capsize=3, label=m)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("linear R² of z (held out)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "r2_vs_batch_size.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_convergence(curves: List[Dict], out_dir: str, column: str = "r2") -> str:
+    """Mean ``column`` over seeds against training step, one panel per batch size (defaults)."""
+    plt = _pyplot()
+    points = [c for c in curves if c["stage"] == "main" and c["variant"] == "" and c.get(column) is not None]
+    sizes = sorted({int(c["batch_size"]) for c in points})
+    cols = min(4, len(sizes)) or 1
+    fig, axes = plt.subplots(math.ceil(len(sizes) / cols) or 1, cols, figsize=(4.2 * cols, 3.4 * math.ceil(len(sizes) / cols)),
+                             squeeze=False, sharey=True)
+    for ax, b in zip(axes.flat, sizes):
+        for m in methods_of(points):
+            series: Dict[int, List[float]] = {}
+            for c in points:
+                if c["method"] == m and int(c["batch_size"]) == b and math.isfinite(float(c[column])):
+                    series.setdefault(int(c["step"]), []).append(float(c[column]))
+            steps = sorted(series)
+            ax.plot(steps, [statistics.mean(series[s]) for s in steps], marker=".", label=m)
+        ax.set_title(f"batch {b}")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(sizes):]:
+        ax.axis("off")
+    axes[0][0].set_ylabel(column)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = os.path.join(out_dir, f"convergence_{column}.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_metric_correlations(rows: List[Dict], out_dir: str) -> str:
+    """Each uniformity metric against R² over every run at the main latent dimension."""
+    plt = _pyplot()
+    d = rows[0]["latent_dim"] if rows else ""
+    main = [r for r in rows if r["latent_dim"] == d and r["hp"] != "ablation"]
+    fig, axes = plt.subplots(1, len(UNIFORMITY_METRICS), figsize=(4.5 * len(UNIFORMITY_METRICS), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], UNIFORMITY_METRICS):
+        for m in methods_of(main):
+            pts = [(float(r[metric]), float(r["r2"])) for r in main if r["method"] == m
+                   and r.get(metric) not in ("", None) and r.get("r2") not in ("", None)]
+            pts = [p for p in pts if all(math.isfinite(v) for v in p)]
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=6, alpha=0.5, label=m)
+        ax.set_xlabel(metric)
+        ax.set_ylabel("R²")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, markerscale=2)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "metric_correlations.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_all(rows: List[Dict], curves: List[Dict], out_dir: str) -> List[str]:
+    paths = [plot_r2_vs_batch_size(rows, out_dir), plot_metric_correlations(rows, out_dir)]
+    if curves:
+        paths += [plot_convergence(curves, out_dir, "r2"), plot_convergence(curves, out_dir, "procrustes")]
+    return paths
