@@ -1,17 +1,23 @@
-"""Generates the solo-learn pull request, as a `git format-patch` series, from this package.
+"""Generates the two solo-learn pull requests as `git format-patch` series:
 
-    python scripts/make_upstream_patch.py --solo /path/to/solo-learn --out upstream/solo-learn
+    python scripts/make_upstream_patch.py --solo /path/to/solo-learn [--author "Name <email>"]
 
-The losses and methods are this package's own modules with their imports rewritten to solo's
-layout (``MODULES``), solo's license header on top, formatted as solo formats (isort, then
-black at line length 100). Solo's existing files (the ``__init__`` lists, README, DALI loader)
-get small anchored edits that fail loudly when the anchor is gone. The tests, written for
-solo's tree, live in ``upstream/templates``. Configs start from solo's own SimCLR configs,
-with this package's method keys.
+- ``upstream/solo-learn/methods/``: DHEL, KCL and DCL (DCLW is DCL's ``weight_sigma``): losses,
+  methods, their tests and docs, configs, README;
+- ``upstream/solo-learn/dali-cpu/``: DALI's CPU pipelines built with ``device_id=None``.
 
-The checkout must be at the base commit (``--base``, default solo-learn 9187ea3). Commits are
-made with a fixed author and date and written with ``--zero-commit --full-index
---no-signature``, so the same inputs give byte-identical patches.
+The files the series create are kept as solo files under ``upstream/solo-learn/sources/<series>/``
+(solo's tree, solo's style); they are not generated from this package, whose losses carry what
+solo does not need (row tiles, uneven shards, multi-view forms). ``tests/test_upstream.py`` ties
+the two: the upstream losses equal the package's to 1e-10 in float64, in one process and in two.
+The generator adds those files, makes each config as a copy of solo's SimCLR config with only
+the method's keys changed, applies small anchored edits to solo's files (the ``__init__`` lists,
+the docs index, README, the DALI loader) that fail loudly when an anchor is gone, and commits
+each step on a clean checkout of ``--base``.
+
+Author: ``--author "Name <email>"``, else GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL, else git's
+``user.name`` / ``user.email``. Date: ``--date``, else GIT_AUTHOR_DATE, else a fixed default, so
+that the same inputs give byte-identical patches (``--zero-commit --full-index --no-signature``).
 """
 
 import argparse
@@ -22,108 +28,34 @@ import sys
 import tempfile
 from typing import Callable, Dict, List, Tuple
 
-import black
-import isort
-from omegaconf import OmegaConf
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEMPLATES = os.path.join(REPO, "upstream", "templates")
+UPSTREAM = os.path.join(REPO, "upstream", "solo-learn")
 BASE = "9187ea3"
-AUTHOR = ("solo-plugins", "solo-plugins@users.noreply.github.com", "2026-11-30T00:00:00+00:00")
+DEFAULT_DATE = "2026-12-02T00:00:00+00:00"
 
-# this package's module -> solo-learn's module
-MODULES = {
-    "solo_plugins.distributed": "solo.utils.misc",
-    "solo_plugins.losses._common": "solo.losses.contrastive_utils",
-    "solo_plugins.losses._tiled": "solo.losses.tiled",
-    "solo_plugins.losses.dcl": "solo.losses.dcl",
-    "solo_plugins.losses.dhel": "solo.losses.dhel",
-    "solo_plugins.losses.kcl": "solo.losses.kcl",
-    "solo_plugins.losses.multiview": "solo.losses.multiview",
-    "solo_plugins.losses": "solo.losses",
-    "solo_plugins.methods.config": "solo.utils.config_checks",
-    "solo_plugins.methods._contrastive": "solo.methods.contrastive_base",
-    "solo_plugins.methods.chunked_forward": "solo.methods.chunked_forward",
-    "solo_plugins.methods.dcl": "solo.methods.dcl",
-    "solo_plugins.methods.dclw": "solo.methods.dclw",
-    "solo_plugins.methods.dhel": "solo.methods.dhel",
-    "solo_plugins.methods.kcl": "solo.methods.kcl",
+# config name -> (method, its keys in method_kwargs, replacing SimCLR's temperature)
+CONFIGS = {
+    "dhel": ("dhel", {"temperature": 0.3}),
+    "kcl": ("kcl", {"kernel": "gaussian", "t": 2.0, "gamma": 16.0}),
+    "dcl": ("dcl", {"temperature": 0.1}),
+    "dclw": ("dcl", {"temperature": 0.1, "weight_sigma": 0.5}),
 }
-LOSS_FUNCS = {
-    "dcl": ["dcl_loss_func"],
-    "dhel": ["dhel_loss_func"],
-    "kcl": ["kcl_loss_func"],
-    "multiview": ["mv_dhel_loss_func", "mv_infonce_loss_func", "mv_kcl_loss_func"],
-}
-METHOD_CLASSES = {"dcl": "DCL", "dclw": "DCLW", "dhel": "DHEL", "kcl": "KCL"}
-PAPERS = {
-    "DCL and DCLW": "https://arxiv.org/abs/2110.06848",
-    "DHEL and KCL": "https://arxiv.org/abs/2405.18045",
-}
+CONFIG_FOLDERS = ("scripts/pretrain/cifar", "scripts/pretrain/imagenet-100", "scripts/linear/imagenet-100")
+#: The keys a config may change from solo's simclr.yaml (tests/test_upstream.py checks it).
+CONFIG_KEYS = ("name", "method", "pretrain_method", "temperature", "kernel", "t", "gamma", "weight_sigma")
 
 
-def module_file(module: str) -> str:
-    return module.replace(".", "/") + ".py"
-
-
-def rewrite_imports(source: str) -> str:
-    for ours in sorted(MODULES, key=len, reverse=True):
-        source = re.sub(rf"\b{re.escape(ours)}\b", MODULES[ours], source)
-    left = re.findall(r".*solo_plugins.*", source)
-    if left:
-        raise SystemExit(f"references to solo_plugins left after rewriting: {left}")
-    return source
-
-
-def solo_format(source: str) -> str:
-    """isort as solo's files read (stdlib, then torch/solo/... in one group), then black 100."""
-    source = isort.code(
-        source, profile="black", line_length=100, known_third_party=["solo"], default_section="THIRDPARTY"
-    )
-    return black.format_str(source, mode=black.Mode(line_length=100))
-
-
-def license_header(solo: str) -> str:
-    """The comment block solo puts on top of its files (taken from one of them)."""
-    lines = []
-    with open(os.path.join(solo, "solo", "losses", "simclr.py")) as f:
-        for line in f:
-            if not (line.startswith("#") or line.strip() == ""):
-                break
-            lines.append(line)
-    return "".join(lines).rstrip("\n") + "\n\n"
-
-
-def ported_module(ours: str, header: str) -> str:
-    with open(os.path.join(REPO, module_file(ours))) as f:
-        return header + solo_format(rewrite_imports(f.read()))
-
-
-def template(path: str, header: str) -> str:
-    with open(os.path.join(TEMPLATES, path)) as f:
-        return header + solo_format(f.read())
-
-
-def code_files(solo: str) -> Dict[str, str]:
-    """The Python files the series creates, by path in solo's tree: the ported modules and
-    the tests. ``solo`` only provides the license header, so the installed package will do."""
-    header = license_header(solo)
-    files = {
-        module_file(theirs): ported_module(ours, header)
-        for ours, theirs in MODULES.items()
-        if theirs not in ("solo.utils.misc", "solo.losses")
-    }
-    for root, _, names in sorted(os.walk(TEMPLATES)):
+def sources(series: str) -> Dict[str, str]:
+    """{path in solo's tree: text} of the files a series creates."""
+    root = os.path.join(UPSTREAM, "sources", series)
+    out = {}
+    for folder, _, names in sorted(os.walk(root)):
         for name in sorted(names):
-            if name.endswith(".py"):
-                rel = os.path.relpath(os.path.join(root, name), TEMPLATES)
-                files[rel] = template(rel, header)
-    return files
-
-
-def new_files(solo: str) -> Dict[str, str]:
-    """Every file the series creates (no edits of existing files); needs a checkout."""
-    return {**code_files(solo), **configs(solo)}
+            if name.endswith((".py", ".rst")):
+                path = os.path.join(folder, name)
+                with open(path) as f:
+                    out[os.path.relpath(path, root)] = f.read()
+    return out
 
 
 # ----------------------------------------------------------------- edits of solo's files
@@ -145,63 +77,6 @@ def _insert_after(text: str, anchor: str, addition: str) -> str:
     return text.replace(anchor, anchor + addition, 1)
 
 
-def append_gather(solo: str) -> None:
-    """The distributed helpers go at the end of solo/utils/misc.py, next to solo's gather."""
-    with open(os.path.join(REPO, "solo_plugins", "distributed.py")) as f:
-        ours = f.read()
-    docstring, body = re.match(r'"""(.*?)"""\n(.*)', ours, re.S).groups()
-    body = re.sub(r"^(from typing import|import torch|import torch.distributed|import contextlib|import threading).*\n",
-                  "", body, flags=re.M)
-    comment = "".join(f"# {line}".rstrip() + "\n" for line in docstring.strip().splitlines())
-
-    def change(text: str) -> str:
-        text = text.replace(
-            "from typing import Dict, List, Optional, Tuple",
-            "from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple",
-            1,
-        )
-        text = text.replace("import logging\n", "import contextlib\nimport logging\n", 1)
-        text = text.replace("import os\n", "import os\nimport threading\n", 1)
-        return black.format_str(
-            text.rstrip("\n") + "\n\n\n" + comment + body.lstrip("\n"), mode=black.Mode(line_length=100)
-        )
-
-    _edit(os.path.join(solo, "solo", "utils", "misc.py"), change)
-
-
-def export_losses(solo: str) -> None:
-    def change(text: str) -> str:
-        for name, funcs in LOSS_FUNCS.items():
-            line = f"from solo.losses.{name} import {', '.join(funcs)}\n"
-            text = _sorted_insert(text, line, r"from solo\.losses\.(\w+) import .*\n")
-            for func in funcs:
-                text = _sorted_insert(text, f'    "{func}",\n', r'    "(\w+)",\n')
-        return text
-
-    _edit(os.path.join(solo, "solo", "losses", "__init__.py"), change)
-
-
-def register_methods(solo: str) -> None:
-    """Imports, METHODS entries and __all__ names, each where alphabetical order puts it."""
-    after = {"byol": ("dcl", "dclw"), "deepclusterv2": ("dhel",), "dino": ("kcl",)}
-    solo_class = {"byol": "BYOL", "deepclusterv2": "DeepClusterV2", "dino": "DINO"}
-    names_after = {"BaseMethod": ("dcl", "dclw"), "DeepClusterV2": ("dhel",), "DINO": ("kcl",)}
-
-    def change(text: str) -> str:
-        for anchor, methods in after.items():
-            cls = solo_class[anchor]
-            imports = "".join(f"from solo.methods.{m} import {METHOD_CLASSES[m]}\n" for m in methods)
-            text = _insert_after(text, f"from solo.methods.{anchor} import {cls}\n", imports)
-            entries = "".join(f'    "{m}": {METHOD_CLASSES[m]},\n' for m in methods)
-            text = _insert_after(text, f'    "{anchor}": {cls},\n', entries)
-        for anchor, methods in names_after.items():
-            names = "".join(f'    "{METHOD_CLASSES[m]}",\n' for m in methods)
-            text = _insert_after(text, f'    "{anchor}",\n', names)
-        return text
-
-    _edit(os.path.join(solo, "solo", "methods", "__init__.py"), change)
-
-
 def _sorted_insert(text: str, line: str, pattern: str) -> str:
     """Inserts ``line`` before the first line matching ``pattern`` whose captured name sorts
     after the new one (solo keeps these lists alphabetical)."""
@@ -212,17 +87,57 @@ def _sorted_insert(text: str, line: str, pattern: str) -> str:
     raise SystemExit(f"no place found for {line!r}")
 
 
-def document(solo: str) -> None:
+# solo's neighbour in each alphabetical list -> the new entry that follows it
+AFTER = {"byol": "dcl", "deepclusterv2": "dhel", "dino": "kcl"}
+CLASSES = {"dcl": "DCL", "dhel": "DHEL", "kcl": "KCL", "byol": "BYOL", "deepclusterv2": "DeepClusterV2", "dino": "DINO"}
+
+
+def export_losses(solo: str) -> None:
+    def change(text: str) -> str:
+        for name in ("dcl", "dhel", "kcl"):
+            text = _sorted_insert(text, f"from solo.losses.{name} import {name}_loss_func\n", r"from solo\.losses\.(\w+) import .*\n")
+            text = _sorted_insert(text, f'    "{name}_loss_func",\n', r'    "(\w+)",\n')
+        return text
+
+    _edit(os.path.join(solo, "solo", "losses", "__init__.py"), change)
+
+
+def register_methods(solo: str) -> None:
+    """Imports, METHODS entries and __all__ names, each where alphabetical order puts it."""
+
+    def change(text: str) -> str:
+        for anchor, new in AFTER.items():
+            old_cls, cls = CLASSES[anchor], CLASSES[new]
+            text = _insert_after(text, f"from solo.methods.{anchor} import {old_cls}\n", f"from solo.methods.{new} import {cls}\n")
+            text = _insert_after(text, f'    "{anchor}": {old_cls},\n', f'    "{new}": {cls},\n')
+        # __all__ sorts BaseMethod after BYOL
+        for anchor, cls in (("BaseMethod", "DCL"), ("DeepClusterV2", "DHEL"), ("DINO", "KCL")):
+            text = _insert_after(text, f'    "{anchor}",\n', f'    "{cls}",\n')
+        return text
+
+    _edit(os.path.join(solo, "solo", "methods", "__init__.py"), change)
+
+
+def index_docs(kind: str) -> Callable[[str], None]:
+    def edit(solo: str) -> None:
+        def change(text: str) -> str:
+            for anchor, new in AFTER.items():
+                text = _insert_after(text, f"   solo/{kind}/{anchor}\n", f"   solo/{kind}/{new}\n")
+            return text
+
+        _edit(os.path.join(solo, "docs", "source", "index.rst"), change)
+
+    return edit
+
+
+PAPERS = {"DCL and DCLW": "https://arxiv.org/abs/2110.06848", "DHEL and KCL": "https://arxiv.org/abs/2405.18045"}
+
+
+def readme(solo: str) -> None:
     def change(text: str) -> str:
         for title, url in PAPERS.items():
             text = _sorted_insert(text, f"* [{title}]({url})\n", r"\* \[([^\]]+)\]\(https://arxiv[^)]*\)\n")
-        return _insert_after(
-            text,
-            "Checkpoints are no longer available as of 2026. Re-running the scripts will yield the same "
-            "results indicated below.\n",
-            "\nDCL, DCLW, DHEL and KCL: results pending. Their configs are in `scripts/pretrain`; they "
-            "have been tested on CPU only and no GPU run of them has been made yet.\n",
-        )
+        return text
 
     _edit(os.path.join(solo, "README.md"), change)
 
@@ -231,11 +146,10 @@ def fix_dali_cpu(solo: str) -> None:
     """DALI wants ``device_id=None`` for a CPU-only pipeline; solo passes the local rank."""
 
     def change(text: str) -> str:
-        text = re.sub(
-            r"device_id=(\w+_pipeline_builder)\.device_id,",
-            r'device_id=\1.device_id if \1.device == "gpu" else None,',
-            text,
-        )
+        import black
+
+        text = re.sub(r"device_id=(\w+_pipeline_builder)\.device_id,",
+                      r'device_id=\1.device_id if \1.device == "gpu" else None,', text)
         return black.format_str(text, mode=black.Mode(line_length=100))
 
     _edit(os.path.join(solo, "solo", "data", "dali_dataloader.py"), change)
@@ -246,134 +160,150 @@ def fix_dali_cpu(solo: str) -> None:
 # ----------------------------------------------------------------------------- configs
 
 
-def _method_kwargs(method: str) -> Dict:
-    cfg = OmegaConf.load(os.path.join(REPO, "configs", "pretrain", "cifar10", f"{method}.yaml"))
-    return OmegaConf.to_container(cfg.method_kwargs)
-
-
-def _yaml_value(value) -> str:
+def _yaml(value) -> str:
     return str(value) if isinstance(value, (bool, int, float)) else f'"{value}"'
 
 
-def configs(solo: str) -> Dict[str, str]:
-    """Solo's SimCLR recipe per dataset with this method's name and method_kwargs: in solo's
-    tables the new rows then differ from SimCLR's in the loss (and head) alone."""
-    out = {}
-    for folder in ("scripts/pretrain/cifar", "scripts/pretrain/imagenet-100", "scripts/linear/imagenet-100"):
+def write_configs(solo: str) -> None:
+    """Each config is solo's simclr.yaml of its folder with the name, the method and the loss's
+    keys changed (git shows it as a copy of simclr.yaml)."""
+    for folder in CONFIG_FOLDERS:
         with open(os.path.join(solo, folder, "simclr.yaml")) as f:
             simclr = f.read()
-        for method in METHOD_CLASSES:
-            text = simclr.replace('name: "simclr-', f'name: "{method}-', 1)
+        for config, (method, keys) in CONFIGS.items():
+            text = simclr.replace('name: "simclr-', f'name: "{config}-', 1)
             if "pretrain" in folder:
-                kwargs = "".join(f"  {k}: {_yaml_value(v)}\n" for k, v in _method_kwargs(method).items())
                 text = text.replace('method: "simclr"', f'method: "{method}"', 1)
-                text = re.sub(r"method_kwargs:\n(  .*\n)+", "method_kwargs:\n" + kwargs, text, count=1)
+                lines = "".join(f"  {k}: {_yaml(v)}\n" for k, v in keys.items())
+                text, found = re.subn(r"^  temperature: .*\n", lines, text, count=1, flags=re.M)
+                if not found:
+                    raise SystemExit(f"{folder}/simclr.yaml: no method_kwargs.temperature to replace")
             else:
                 text = text.replace('pretrain_method: "simclr"', f'pretrain_method: "{method}"', 1)
             if text.count(method) < 2:
-                raise SystemExit(f"{folder}/simclr.yaml: could not make the {method} config")
-            out[f"{folder}/{method}.yaml"] = text
-    return out
+                raise SystemExit(f"{folder}/simclr.yaml: could not make the {config} config")
+            with open(os.path.join(solo, folder, f"{config}.yaml"), "w") as f:
+                f.write(text)
 
 
 # ------------------------------------------------------------------------------ series
 
 
-def _paths(prefixes: Tuple[str, ...], files: Dict[str, str]) -> List[str]:
-    return [p for p in files if p.startswith(prefixes)]
+def _add(series: str, prefixes: Tuple[str, ...]) -> Callable[[str], None]:
+    def add(solo: str) -> None:
+        for path, text in sources(series).items():
+            if path.startswith(prefixes):
+                os.makedirs(os.path.dirname(os.path.join(solo, path)), exist_ok=True)
+                with open(os.path.join(solo, path), "w") as f:
+                    f.write(text)
+
+    return add
 
 
-STEPS = [
-    (
-        "Add the DHEL, KCL and DCL losses and their multi-view forms",
-        "DHEL and KCL (Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045) and\n"
-        "DCL/DCLW (Yeh et al., ECCV 2022, https://arxiv.org/abs/2110.06848), with their\n"
-        "alignment and uniformity parts, in log space and float32 under mixed precision;\n"
-        "MV-DHEL and MV-InfoNCE as in the authors' Multi-View-CL code, and MV-KCL, for\n"
-        "V >= 2 views (with V = 2, MV-DHEL is DHEL and MV-KCL is KCL).\n"
-        "Negatives come from the global batch: solo.utils.misc gains gather_rows, a gather\n"
-        "with gradients that also handles ranks holding different numbers of rows.",
-        ("solo/losses/", "tests/losses/"),
-        [append_gather, export_losses],
-    ),
-    (
-        "Add the DHEL, KCL, DCL and DCLW methods",
-        "Contrastive methods on BaseMethod sharing one base class: with 2 large crops the\n"
-        "two-view loss; with more crops, large or small, every crop is a view and DHEL and\n"
-        "KCL take their multi-view loss (DCL and DCLW refuse, naming why). The projector\n"
-        "is solo's SimCLR head by default; projector: paper is the head of the paper's\n"
-        "codebase (AndrewAtanov/simclr-pytorch). Config errors name the key and the\n"
-        "accepted values (solo.utils.config_checks).",
-        ("solo/methods/", "solo/utils/config_checks.py", "tests/methods/"),
-        [register_methods],
-    ),
-    (
-        "Add pretrain and linear configs for DHEL, KCL, DCL and DCLW",
-        "SimCLR's recipe for CIFAR and ImageNet-100 with each method's own keys.",
-        ("scripts/",),
-        [],
-    ),
-    (
-        "README: list DHEL, KCL, DCL and DCLW",
-        "With the papers, and a note that their results are pending a GPU run.",
-        (),
-        [document],
-    ),
-    (
-        "DALI: build CPU pipelines with device_id=None",
-        "With dali.device: cpu, DALI still wanted a CUDA device because every pipeline\n"
-        "was built with device_id=<local rank>. DALI's rule for CPU-only pipelines is\n"
-        "device_id=None. tests/dali/test_dali_dataloader.py builds its CPU pipelines the\n"
-        "same way, so solo's DALI tests now pass on a machine without CUDA.",
-        ("tests/dali/",),
-        [fix_dali_cpu],
-    ),
-]
+SERIES = {
+    "methods": [
+        (
+            "Add the DHEL, KCL and DCL losses",
+            "DHEL and KCL (Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045) and\n"
+            "DCL with its weighted form DCLW (Yeh et al., ECCV 2022,\n"
+            "https://arxiv.org/abs/2110.06848), the baselines the DHEL/KCL paper compares\n"
+            "with. Negatives come from the whole batch through solo's gather; the losses run\n"
+            "in float32 with autocast disabled, which a bf16 test shows is needed.",
+            [_add("methods", ("solo/losses/", "tests/losses/", "docs/source/solo/losses/")), export_losses,
+             index_docs("losses")],
+        ),
+        (
+            "Add the DHEL, KCL and DCL methods",
+            "Two-view methods on BaseMethod with SimCLR's projector; DCLW is DCL with\n"
+            "method_kwargs.weight_sigma. Defaults through omegaconf_select, checked with\n"
+            "asserts that name the key and the accepted values.",
+            [_add("methods", ("solo/methods/", "tests/methods/", "docs/source/solo/methods/")), register_methods,
+             index_docs("methods")],
+        ),
+        (
+            "Add DHEL, KCL, DCL and DCLW configs",
+            "solo's SimCLR configs for CIFAR and ImageNet-100 with only the method's name and\n"
+            "its loss keys changed (same backbone, head, optimizer and augmentations).",
+            [write_configs],
+        ),
+        ("README: list DHEL, KCL, DCL and DCLW", "With their papers.", [readme]),
+    ],
+    "dali-cpu": [
+        (
+            "DALI: build CPU pipelines with device_id=None",
+            "With dali.device: cpu, DALI still wanted a CUDA device because every pipeline\n"
+            "was built with device_id=<local rank>. DALI's rule for CPU-only pipelines is\n"
+            "device_id=None. tests/dali/test_dali_dataloader.py builds its CPU pipelines the\n"
+            "same way, so solo's DALI tests now pass on a machine without CUDA.",
+            [_add("dali-cpu", ("tests/dali/",)), fix_dali_cpu],
+        ),
+    ],
+}
 
 
-def _git(cwd: str, *args: str) -> str:
-    name, email, date = AUTHOR
-    env = dict(os.environ, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email, GIT_AUTHOR_DATE=date,
-               GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email, GIT_COMMITTER_DATE=date)
-    return subprocess.run(["git", "-c", "core.autocrlf=false", *args], cwd=cwd, env=env, check=True,
+def identity(author: str = "", date: str = "") -> Dict[str, str]:
+    """GIT_AUTHOR_*/GIT_COMMITTER_* for the commits: ``author`` "Name <email>", else the
+    environment's GIT_AUTHOR_NAME/EMAIL, else git's configured user; ``date``, else
+    GIT_AUTHOR_DATE, else the fixed default."""
+    if author:
+        match = re.fullmatch(r"\s*(.+?)\s*<([^<>\s]+@[^<>\s]+)>\s*", author)
+        if not match:
+            raise SystemExit(f"--author must be 'Name <email>'; got {author!r}")
+        name, email = match.groups()
+    else:
+        def config(key):
+            out = subprocess.run(["git", "config", key], capture_output=True, text=True)
+            return out.stdout.strip()
+
+        name = os.environ.get("GIT_AUTHOR_NAME") or config("user.name")
+        email = os.environ.get("GIT_AUTHOR_EMAIL") or config("user.email")
+        if not (name and email):
+            raise SystemExit("no author: pass --author 'Name <email>' or set GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL")
+    date = date or os.environ.get("GIT_AUTHOR_DATE") or DEFAULT_DATE
+    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date,
+            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email, "GIT_COMMITTER_DATE": date}
+
+
+def _git(cwd: str, env: Dict[str, str], *args: str) -> str:
+    return subprocess.run(["git", "-c", "core.autocrlf=false", *args], cwd=cwd, env={**os.environ, **env}, check=True,
                           capture_output=True, text=True).stdout
 
 
-def make_series(solo: str, out: str, base: str = BASE) -> List[str]:
-    files = new_files(solo)
+def make_series(solo: str, out: str, name: str, env: Dict[str, str], base: str = BASE) -> List[str]:
+    """Commits the steps of series ``name`` on ``base`` in a clone of ``solo`` and writes them
+    to ``out`` as a format-patch series (the configs as copies of simclr.yaml)."""
     with tempfile.TemporaryDirectory() as tmp:
         work = os.path.join(tmp, "solo-learn")
-        _git(tmp, "clone", "--quiet", "--no-checkout", os.path.abspath(solo), work)
-        _git(work, "checkout", "--quiet", "-B", "upstream-series", base)
-        for subject, body, prefixes, edits in STEPS:
-            for path in _paths(prefixes, files) if prefixes else []:
-                target = os.path.join(work, path)
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target, "w") as f:
-                    f.write(files[path])
-            for edit in edits:
-                edit(work)
-            _git(work, "add", "-A")
-            _git(work, "commit", "--quiet", "-m", f"{subject}\n\n{body}\n")
+        _git(tmp, env, "clone", "--quiet", "--no-checkout", os.path.abspath(solo), work)
+        _git(work, env, "checkout", "--quiet", "-B", f"upstream-{name}", base)
+        for subject, body, steps in SERIES[name]:
+            for step in steps:
+                step(work)
+            _git(work, env, "add", "-A")
+            _git(work, env, "commit", "--quiet", "-m", f"{subject}\n\n{body}\n")
         os.makedirs(out, exist_ok=True)
         for old in os.listdir(out):
             if old.endswith(".patch"):
                 os.remove(os.path.join(out, old))
-        names = _git(work, "format-patch", "--quiet", "--zero-commit", "--full-index", "--no-signature",
-                     "-o", os.path.abspath(out), f"{base}..HEAD")
-    return [os.path.basename(line) for line in names.split()] or sorted(os.listdir(out))
+        _git(work, env, "format-patch", "--quiet", "--zero-commit", "--full-index", "--no-signature",
+                     "-C85%", "--find-copies-harder", "-o", os.path.abspath(out), f"{base}..HEAD")
+    return sorted(p for p in os.listdir(out) if p.endswith(".patch"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--solo", required=True, help="a git checkout of solo-learn")
-    parser.add_argument("--out", default=os.path.join(REPO, "upstream", "solo-learn"))
-    parser.add_argument("--base", default=BASE, help="the commit the series applies to")
+    parser.add_argument("--out", default=UPSTREAM, help="writes <out>/methods and <out>/dali-cpu")
+    parser.add_argument("--base", default=BASE, help="the commit the series apply to")
+    parser.add_argument("--author", default="", help="'Name <email>' (default: GIT_AUTHOR_NAME/EMAIL)")
+    parser.add_argument("--date", default="", help=f"commit date (default: GIT_AUTHOR_DATE, else {DEFAULT_DATE})")
     args = parser.parse_args()
     if not os.path.isdir(os.path.join(args.solo, ".git")):
         sys.exit(f"--solo {args.solo}: not a git checkout of solo-learn")
-    for name in make_series(args.solo, args.out, args.base):
-        print(os.path.join(args.out, name))
+    env = identity(args.author, args.date)
+    for name in SERIES:
+        for patch in make_series(args.solo, os.path.join(args.out, name), name, env, args.base):
+            print(os.path.join(args.out, name, patch))
 
 
 if __name__ == "__main__":
