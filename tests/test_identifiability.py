@@ -263,7 +263,7 @@ def test_the_tiny_study_rows_resume_and_report(tmp_path):
     text = write_report(str(tmp_path / "s"), tiny_study(tmp_path / "s"))
     for heading in ("r2 at d = 4, equal steps, shipped defaults", "per-batch-size tuned", "The selection's picks",
                     "equal samples seen", "d = 6", "include_augs=false − default", "Loss at the end",
-                    "Convergence", "Spearman"):
+                    "Convergence", "Spearman", "Reference: the untrained encoders (the same 3 seeds"):
         assert heading in text, heading
     for name in ("results.md", "curves.csv", "r2_vs_batch_size.png", "convergence_r2.png", "metric_correlations.png"):
         assert (tmp_path / "s" / name).stat().st_size > 0

@@ -9,8 +9,10 @@ from solo_plugins.analysis.identifiability_report import (
     UNIFORMITY_METRICS,
     by_seed,
     methods_of,
+    same_samples_rows,
     sizes_of,
     stage_rows,
+    untrained,
 )
 from solo_plugins.analysis.plots import _pyplot
 from solo_plugins.analysis.statistics import t_quantile
@@ -24,24 +26,24 @@ def _mean_ci(values: List[float]):
     return statistics.mean(values), t_quantile(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
 
 
-def plot_r2_vs_batch_size(rows: List[Dict], out_dir: str) -> str:
+def plot_r2_vs_batch_size(rows: List[Dict], out_dir: str, curves: List[Dict] = ()) -> str:
     """R² against batch size per method (mean and 95% interval over seeds): shipped defaults,
     tuned, and at equal samples seen."""
     plt = _pyplot()
     panels = [("equal steps, defaults", stage_rows(rows, "main")),
               ("equal steps, tuned", stage_rows(rows, "main", "tuned"))]
-    same = stage_rows(rows, "same_samples")
-    if same:
-        samples = {int(r["samples"]) for r in same}
-        panels.append(("equal samples, defaults", same + [r for r in stage_rows(rows, "main")
-                                                           if int(r["samples"]) in samples]))
+    if stage_rows(rows, "same_samples"):
+        panels.append(("equal samples, defaults", same_samples_rows(rows)))
     panels = [(t, p) for t, p in panels if p]
+    reference = untrained(list(curves), rows[0]["latent_dim"] if rows else "").get("r2", []) if curves else []
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False, sharey=True)
     for ax, (title, sel) in zip(axes[0], panels):
         for m in methods_of(sel):
             sizes = [b for b in sizes_of(sel) if by_seed(sel, "r2", method=m, batch_size=b)]
             stats = [_mean_ci(list(by_seed(sel, "r2", method=m, batch_size=b).values())) for b in sizes]
             ax.errorbar(sizes, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o", capsize=3, label=m)
+        if reference:
+            ax.axhline(statistics.mean(reference), color="grey", linestyle="--", label="untrained")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")
         ax.set_title(title)
@@ -109,7 +111,7 @@ def plot_metric_correlations(rows: List[Dict], out_dir: str) -> str:
 
 
 def plot_all(rows: List[Dict], curves: List[Dict], out_dir: str) -> List[str]:
-    paths = [plot_r2_vs_batch_size(rows, out_dir), plot_metric_correlations(rows, out_dir)]
+    paths = [plot_r2_vs_batch_size(rows, out_dir, curves), plot_metric_correlations(rows, out_dir)]
     if curves:
         paths += [plot_convergence(curves, out_dir, "r2"), plot_convergence(curves, out_dir, "procrustes")]
     return paths

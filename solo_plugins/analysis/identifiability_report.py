@@ -60,6 +60,13 @@ def stage_rows(rows: List[Dict], stage: str, choice: str = "default") -> List[Di
     return out
 
 
+def same_samples_rows(rows: List[Dict]) -> List[Dict]:
+    """The same-samples stage with the main stage's run that sees as many samples (defaults)."""
+    same = stage_rows(rows, "same_samples")
+    budget = {int(r["samples"]) for r in same}
+    return same + [r for r in stage_rows(rows, "main") if int(r["samples"]) in budget]
+
+
 def sizes_of(rows: List[Dict]) -> List[int]:
     return sorted({int(r["batch_size"]) for r in rows})
 
@@ -191,6 +198,16 @@ def ablation_table(rows: List[Dict]) -> List[str]:
     return lines
 
 
+def untrained(curves: List[Dict], latent_dim) -> Dict[str, List[float]]:
+    """Each measurement of the untrained encoders (curve step 0 of the main stage, one value per
+    seed): the reference a trained encoder has to beat."""
+    first = {}
+    for c in curves:
+        if c["stage"] == "main" and int(c["step"]) == 0 and str(c["latent_dim"]) == str(latent_dim):
+            first.setdefault(int(c["seed"]), c)
+    return {m: [float(c[m]) for c in first.values()] for m in ("r2", "procrustes", "effective_rank")} if first else {}
+
+
 def write_curves(curves: List[Dict], path: str) -> None:
     fields = list(KEY_FIELDS) + ["hp", "step", "r2", "procrustes", "alignment", "uniformity", "wasserstein",
                                  "effective_rank", "loss_batch"]
@@ -218,6 +235,11 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
         + (" — " + ", ".join(f"{r['stage']} {r['method']} {r['variant']} b{r['batch_size']} s{r['seed']}"
                            for r in diverged[:20]) if diverged else "") + ".",
     ]
+    reference = untrained(curves, cfg.get("latent_dim", main[0]["latent_dim"] if main else ""))
+    if reference:
+        lines += ["", f"Reference: the untrained encoders (the same {len(reference['r2'])} seeds, before the first step) "
+                  f"give R² {_mean_std(reference['r2'])} and Procrustes {_mean_std(reference['procrustes'])}: "
+                  "a random MLP keeps much of z linearly; a loss has to beat this."]
     for choice in ("default", "tuned"):
         chosen = stage_rows(rows, "main", choice)
         if not chosen:
@@ -230,10 +252,7 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
     if any(r["stage"] == "selection" for r in rows):
         lines += ["", "### The selection's picks (best mean R² on the selection seeds; default on ties)", ""]
         lines += selection_table(rows)
-    same = stage_rows(rows, "same_samples") + [r for r in stage_rows(rows, "main")
-                                                if r["batch_size"] in {x["batch_size"] for x in stage_rows(rows, "same_samples")}
-                                                or int(r["batch_size"]) * int(r["steps"]) in
-                                                {int(x["samples"]) for x in stage_rows(rows, "same_samples")}]
+    same = same_samples_rows(rows)
     if stage_rows(rows, "same_samples"):
         lines += ["", "### r2 at equal samples seen (defaults)", ""] + value_table(same, "r2")
         lines += ["", "Paired differences:", ""] + difference_table(same, "r2", pairs)
