@@ -53,7 +53,7 @@ def dhel_loss_func(
 
     The positive never enters the uniformity terms, whose negatives are taken within each view
     and from the whole (gathered) batch. Computed in (at least) float32 with autocast disabled:
-    bf16 similarities move the loss by about 3e-4 of its value at temperature 0.05.
+    with bf16 similarities the loss moves by about 3e-4 of its value at temperature 0.05.
 
     Args:
         z1 (torch.Tensor): N x D Tensor containing projected features from view 1.
