@@ -398,8 +398,8 @@ def _train_group(models, settings, progress, start) -> GroupResult:
         h = encoder(x)
         per_model = torch.stack([fn(h[k, :b], h[k, b:]) for k, fn in enumerate(fns)])
         optimizer.zero_grad(set_to_none=True)
-        # A model whose loss is not finite is left where it is (its gradient is dropped) and
-        # reported as diverged; the others are independent of it.
+        # A model whose loss is not finite gets a zero gradient from then on and is reported
+        # as diverged (its measurements are NaN); the others do not depend on it.
         bad = ~torch.isfinite(per_model)
         if bool(bad.any()):
             for k in bad.nonzero().flatten().tolist():
