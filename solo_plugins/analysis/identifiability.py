@@ -399,7 +399,7 @@ def _train_group(models, settings, progress, start) -> GroupResult:
         per_model = torch.stack([fn(h[k, :b], h[k, b:]) for k, fn in enumerate(fns)])
         optimizer.zero_grad(set_to_none=True)
         # A model whose loss is not finite gets a zero gradient from then on and is reported
-        # as diverged (its measurements are NaN); the others do not depend on it.
+        # as diverged (diverged_step in its row); the others do not depend on it.
         bad = ~torch.isfinite(per_model)
         if bool(bad.any()):
             for k in bad.nonzero().flatten().tolist():
