@@ -261,6 +261,7 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
         lines += ["", f"### d = {high[0]['latent_dim']} (defaults): r2 and Procrustes", ""] + value_table(high, "r2")
         lines += [""] + value_table(high, "procrustes")
         lines += ["", "Paired differences (r2):", ""] + difference_table(high, "r2", pairs)
+        lines += ["", "Paired differences (Procrustes):", ""] + difference_table(high, "procrustes", pairs)
     if any(r["hp"] == "ablation" for r in rows):
         lines += ["", "### DHEL's decoupling: include_augs=false against the default (true), paired", ""]
         lines += ablation_table(rows)
@@ -280,9 +281,11 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
             lines.append(f"| {m} | " + " | ".join(str(reach.get((m, b), "—")) for b in sizes) + " |")
     d10 = [r for r in rows if str(r["latent_dim"]) == str(cfg.get("latent_dim", rows[0]["latent_dim"] if rows else ""))
            and r["hp"] != "ablation"]
-    corr = correlations(d10)
-    if corr:
-        lines += ["", f"### Which uniformity metric tracks identifiability: Spearman's rho with R² across "
+    for target in ("r2", "procrustes"):
+        corr = correlations(d10, target)
+        if not corr:
+            continue
+        lines += ["", f"### Which uniformity metric tracks identifiability: Spearman's rho with {target} across "
                   f"all {corr[next(iter(corr))].n} runs at d = {d10[0]['latent_dim']} (bootstrap 95% interval)", "",
                   "| metric | rho | 95% interval |", "|---|---|---|"]
         for metric, c in corr.items():
@@ -291,9 +294,9 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
         for b in sizes_of(defaults):
             sel = [r for r in defaults if int(r["batch_size"]) == b]
             if len(sel) >= 3:
-                by_size[b] = correlations(sel)
+                by_size[b] = correlations(sel, target)
         if by_size:
-            lines += ["", "Within one batch size (main stage, defaults; rho):", "",
+            lines += ["", f"Within one batch size (main stage, defaults; rho with {target}):", "",
                       "| metric | " + " | ".join(f"b={b}" for b in by_size) + " |", "|---|" + "---|" * len(by_size)]
             for metric in UNIFORMITY_METRICS:
                 lines.append(f"| {metric} | " + " | ".join(
