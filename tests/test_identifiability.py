@@ -25,7 +25,7 @@ from solo_plugins.analysis.identifiability import (
     train_group,
     unmix,
 )
-from solo_plugins.analysis.identifiability_report import results_markdown, steps_to_reach
+from solo_plugins.analysis.identifiability_report import steps_to_reach
 from solo_plugins.analysis.identifiability_study import Study, check_study, selected
 from solo_plugins.analysis.statistics import ranks, spearman, spearman_interval
 

@@ -2,7 +2,6 @@
 rank correlations with bootstrap intervals), curves.csv and the plots."""
 
 import csv
-import json
 import math
 import os
 import statistics
