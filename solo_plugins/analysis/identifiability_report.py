@@ -39,24 +39,20 @@ def by_seed(rows: List[Dict], column: str, **where) -> Dict[int, float]:
     return out
 
 
-def tuned_variant(rows: List[Dict], method: str, batch_size: int, latent_dim: int) -> str:
-    return selected(rows, method, batch_size, latent_dim)
-
-
 def stage_rows(rows: List[Dict], stage: str, choice: str = "default") -> List[Dict]:
     """The rows of ``stage`` under one hyperparameter choice: ``default`` (the shipped
     settings) or ``tuned`` (per method and batch size, the selection's pick, which is the
     default row when the default won)."""
-    out = []
-    for r in rows:
-        if r["stage"] != stage or r["hp"] == "ablation":
-            continue
-        if choice == "default" and r["variant"] == "":
-            out.append(r)
-        elif choice == "tuned" and r["variant"] == tuned_variant(rows, r["method"], int(r["batch_size"]),
-                                                                 int(r["latent_dim"])):
-            out.append(r)
-    return out
+    picks: Dict[Tuple[str, str, str], str] = {}  # one selection per (method, batch, d), not per row
+
+    def pick(r):
+        key = (r["method"], r["batch_size"], r["latent_dim"])
+        if key not in picks:
+            picks[key] = selected(rows, r["method"], int(r["batch_size"]), int(r["latent_dim"]))
+        return picks[key]
+
+    return [r for r in rows if r["stage"] == stage and r["hp"] != "ablation"
+            and r["variant"] == ("" if choice == "default" else pick(r))]
 
 
 def same_samples_rows(rows: List[Dict]) -> List[Dict]:
@@ -116,7 +112,7 @@ def selection_table(rows: List[Dict]) -> List[str]:
     lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for m in methods_of(sel):
         d = int(sel[0]["latent_dim"])
-        cells = [tuned_variant(rows, m, b, d) or "default" for b in sizes]
+        cells = [selected(rows, m, b, d) or "default" for b in sizes]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return lines
 

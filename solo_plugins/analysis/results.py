@@ -73,7 +73,7 @@ class Table:
     runs_dir: str = ""
 
     def key(self, row: Dict) -> Tuple[str, ...]:
-        return tuple(str(row.get(f, "") if row.get(f) is not None else "") for f in self.key_fields)
+        return tuple("" if row.get(f) is None else str(row[f]) for f in self.key_fields)
 
     @property
     def run_folders(self) -> str:

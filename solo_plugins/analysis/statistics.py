@@ -47,32 +47,18 @@ def paired_difference(method: Dict[int, float], baseline: Dict[int, float], leve
 
 def ranks(values: Sequence[float]) -> List[float]:
     """1-based ranks, ties given their average rank."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
+    from scipy.stats import rankdata
 
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float:
-    mx, my = statistics.mean(x), statistics.mean(y)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
-    sxx = sum((a - mx) ** 2 for a in x)
-    syy = sum((b - my) ** 2 for b in y)
-    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+    return rankdata(values).tolist()
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation: Pearson's correlation of the (tie-averaged) ranks."""
+    """Spearman's rank correlation (scipy's, with ties averaged)."""
+    from scipy.stats import spearmanr
+
     if len(x) != len(y) or len(x) < 3:
         raise ValueError(f"spearman needs two sequences of the same length >= 3; got {len(x)} and {len(y)}")
-    return pearson(ranks(x), ranks(y))
+    return float(spearmanr(x, y).statistic)
 
 
 @dataclass
@@ -91,7 +77,7 @@ def spearman_interval(x: Sequence[float], y: Sequence[float], level: float = 0.9
     from scipy.stats import spearmanr
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    rho = spearman(list(x), list(y))
+    rho = spearman(x, y)
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(reps):
