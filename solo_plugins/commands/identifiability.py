@@ -1,7 +1,8 @@
 """The latent-recovery study on the hypersphere (docs/ground_truth.md): trains every run of
-the config's grid, resumable, then writes results.md, curves.csv and the plots.
+the config's grid, resumable, then writes the report and the plots.
 
     solo-plugins-identifiability --config-name identifiability.yaml [out_dir=...] [overrides]
+    solo-plugins-identifiability --config-name identifiability_converged.yaml [overrides]
 """
 
 from omegaconf import DictConfig, OmegaConf
@@ -10,16 +11,23 @@ from solo_plugins.commands._hydra import run_hydra
 
 
 def identifiability(cfg: DictConfig) -> str:
-    from solo_plugins.analysis.identifiability_report import write_report
-    from solo_plugins.analysis.identifiability_study import Study
-
     settings = OmegaConf.to_container(cfg, resolve=True)
     settings.pop("hydra", None)
-    study = Study(settings, progress=lambda line: print(line, flush=True))
+    progress = lambda line: print(line, flush=True)  # noqa: E731
+    if settings.get("study") == "converged":
+        from solo_plugins.analysis.identifiability_converged_report import write_converged_report
+        from solo_plugins.analysis.identifiability_converged_study import ConvergedStudy
+
+        study, write = ConvergedStudy(settings, progress=progress), write_converged_report
+    else:
+        from solo_plugins.analysis.identifiability_report import write_report
+        from solo_plugins.analysis.identifiability_study import Study
+
+        study, write = Study(settings, progress=progress), write_report
     if not cfg.get("report_only", False):
         study.run()
-    text = write_report(settings["out_dir"], settings)
-    print(f"wrote {settings['out_dir']}/results.csv, results.md, curves.csv and PNG plots")
+    text = write(settings["out_dir"], settings)
+    print(f"wrote {settings['out_dir']}/results.csv, results.md and the plots")
     return text
 
 

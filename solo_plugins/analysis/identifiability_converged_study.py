@@ -1,0 +1,196 @@
+"""The latent-recovery study's converged stage: its grid, its groups and their rows.
+
+A config (``configs/sweep/identifiability_converged.yaml``) lists settings (a stage name and
+a mixing depth), each with batch sizes, and per batch size the step floor and cap and the tuned
+loss settings. A group is one (setting, batch size, hyperparameter choice): its runs (methods x
+seeds) train together by :func:`~solo_plugins.analysis.identifiability_converged.train_to_convergence`,
+which saves the group's state in ``groups/<group>.pt`` while it trains; each run's row lands
+in ``results.csv`` (and ``runs/<run>/row.json`` with its curve) when the run stops.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Tuple
+
+from solo_plugins._version import __version__, source_commit
+from solo_plugins.analysis.identifiability import MEASUREMENTS, GroupSettings, Model, check_loss_spec
+from solo_plugins.analysis.identifiability_converged import Criterion, RunResult, train_to_convergence
+from solo_plugins.analysis.identifiability_study import KEY_FIELDS, Run, _round, _runs
+from solo_plugins.analysis.results import Table, write_json
+
+AT_STOP = (*MEASUREMENTS, "min_canonical", "directions", "loss_gap")
+EARLY = ("r2", "procrustes", "alignment", "uniformity", "wasserstein", "effective_rank", "min_canonical",
+         "directions", "loss_large", "loss_gap")
+COLUMNS = [
+    *KEY_FIELDS,  # steps: the run's step cap
+    "hp",  # default | tuned
+    "converged",  # true: the criterion held at stopped_step; false: stopped at the cap
+    "stopped_step",
+    "min_steps",
+    "loss",
+    "loss_kwargs",
+    "mixing_layers",
+    "kappa",
+    "hidden",
+    "lr",
+    *AT_STOP,
+    "loss_oracle",
+    *(f"{m}_early" for m in EARLY),  # the same run's measurements at early_step
+    "early_step",
+    "criterion",  # JSON of the convergence criterion
+    "diverged_step",
+    "seconds",
+    "version",
+    "commit",
+]
+
+
+def converged_table(out_dir: str) -> Table:
+    return Table(os.path.join(out_dir, "results.csv"), COLUMNS, KEY_FIELDS)
+
+
+@dataclass(frozen=True)
+class Group:
+    label: str
+    runs: Tuple[Run, ...]
+    settings: GroupSettings
+    criterion: Criterion
+
+
+def _int(cfg: Dict, key: str, where: str, low: int = 1) -> int:
+    value = cfg.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{where}{key} must be an integer >= {low}; got {value!r}")
+    return value
+
+
+def check_converged_study(cfg: Dict) -> None:
+    """Errors naming the setting, before any run."""
+    methods = cfg.get("methods") or {}
+    if not methods:
+        raise ValueError("methods: give at least one method, e.g. {dhel: {loss: dhel, temperature: 0.3}}")
+    for name, spec in methods.items():
+        check_loss_spec(dict(spec), f"methods.{name}")
+    seeds = list(cfg.get("seeds") or [])
+    if not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers; got {seeds}")
+    _int(cfg, "latent_dim", "", 2)
+    Criterion(**{k: v for k, v in (cfg.get("criterion") or {}).items()})  # its own checks
+    if not cfg.get("settings"):
+        raise ValueError("settings: give at least one, e.g. [{stage: converged, mixing_layers: 2, batches: [...]}]")
+    for i, setting in enumerate(cfg["settings"]):
+        where = f"settings[{i}]."
+        if not setting.get("stage"):
+            raise ValueError(f"{where}stage: give the rows' stage name, e.g. converged")
+        _int(setting, "mixing_layers", where)
+        unknown = sorted(set(setting.get("methods") or []) - set(methods))
+        if unknown:
+            raise ValueError(f"{where}methods: {unknown} not in methods {sorted(methods)}")
+        for j, batch in enumerate(setting.get("batches") or []):
+            at = f"{where}batches[{j}]."
+            _int(batch, "batch_size", at, 2)
+            _int(batch, "min_steps", at)
+            _int(batch, "max_steps", at, batch["min_steps"])
+            for name, change in (batch.get("tuned") or {}).items():
+                if name not in methods:
+                    raise ValueError(f"{at}tuned: {name!r} is not one of methods {sorted(methods)}")
+                check_loss_spec({**methods[name], **dict(change)}, f"{at}tuned.{name}")
+
+
+class ConvergedStudy:
+    """The converged stage of one config (a mapping)."""
+
+    def __init__(self, cfg: Dict, progress: Callable[[str], None] = print):
+        check_converged_study(cfg)
+        self.cfg = cfg
+        self.progress = progress
+        self.table = converged_table(cfg["out_dir"])
+        self.methods = {k: dict(v) for k, v in cfg["methods"].items()}
+
+    def groups(self) -> List[Group]:
+        c = self.cfg
+        d, seeds = int(c["latent_dim"]), list(c["seeds"])
+        criterion = dict(c.get("criterion") or {})
+        defaults, tuned = [], []
+        for setting in c["settings"]:
+            methods = {m: self.methods[m] for m in (setting.get("methods") or self.methods)}
+            for batch in setting["batches"]:
+                b = int(batch["batch_size"])
+                settings = GroupSettings(
+                    latent_dim=d, kappa=float(c["kappa"]), mixing_layers=int(setting["mixing_layers"]),
+                    hidden=tuple(int(h) for h in c["hidden"]), lr=float(c["lr"]), batch_size=b,
+                    steps=int(batch["max_steps"]), heldout=int(c["heldout"]),
+                    curve_points=int(c["curve_points"]), pairwise_points=int(c["pairwise_points"]),
+                    loss_batches=int(c["loss_batches"]), large_batch=int(c["large_batch"]), threads=c.get("threads"))
+                crit = Criterion(**{**criterion, "min_steps": int(batch["min_steps"]),
+                                    "max_steps": int(batch["max_steps"])})
+                stage, cap = setting["stage"], int(batch["max_steps"])
+                runs = _runs(stage, "default", methods, {}, d, b, cap, seeds)
+                defaults.append(Group(f"{stage} b{b} defaults", tuple(runs), settings, crit))
+                changes = {m: [dict(v)] for m, v in (batch.get("tuned") or {}).items() if m in methods}
+                if changes:
+                    runs = _runs(stage, "tuned", {m: methods[m] for m in changes}, changes, d, b, cap, seeds)
+                    tuned.append(Group(f"{stage} b{b} tuned", tuple(runs), settings, crit))
+        return defaults + tuned
+
+    def run(self) -> List[Dict]:
+        source_commit()
+        out = self.cfg["out_dir"]
+        os.makedirs(os.path.join(out, "groups"), exist_ok=True)
+        groups = self.groups()
+        for k, group in enumerate(groups, 1):
+            done = {self.table.key(r) for r in self.table.read()}
+            todo = [r for r in group.runs if r.key not in done]
+            if not todo:
+                continue
+            self.progress(f"[{k}/{len(groups)}] {group.label}: {len(todo)} runs "
+                          f"({len(group.runs) - len(todo)} already done)")
+            self.run_group(group)
+        return self.table.read()
+
+    def run_group(self, group: Group) -> None:
+        """Trains the group's runs that have no row; its state file holds all of the group's runs
+        (those with rows are dropped from it), so that it resumes after any of them landed."""
+        by_model = {(r.method, r.spec, r.seed): r for r in group.runs}
+        models = [Model(r.method, r.spec, r.seed) for r in group.runs]
+        state = os.path.join(self.cfg["out_dir"], "groups", group.label.replace(" ", "-") + ".pt")
+        commit = source_commit()
+
+        def done(model: Model) -> bool:
+            keys = {self.table.key(r) for r in self.table.read()}
+            return by_model[(model.name, model.spec, model.seed)].key in keys
+
+        def write(result: RunResult) -> None:
+            run = by_model[(result.model.name, result.model.spec, result.model.seed)]
+            self.table.add(self.row(run, group, result, commit), run_dir=self.folder(run))
+            write_json(os.path.join(self.folder(run), "curve.json"), {"curve": result.curve})
+            self.progress(f"  {run.run_id}: {'converged' if result.converged else 'NOT converged'} at step "
+                          f"{result.stopped_step}, R² {result.final['r2']:.4f}, "
+                          f"{result.final['directions']}/{group.settings.latent_dim} directions")
+
+        train_to_convergence(models, group.settings, group.criterion, write, state_path=state,
+                             checkpoint_seconds=60 * float(self.cfg.get("checkpoint_minutes", 5)),
+                             early_step=int(self.cfg.get("early_step", 1000)), skip=done, progress=self.progress)
+
+    def folder(self, run: Run) -> str:
+        return os.path.join(self.cfg["out_dir"], "runs", run.run_id)
+
+    def row(self, run: Run, group: Group, result: RunResult, commit: str) -> Dict:
+        spec, s, c = dict(run.spec), group.settings, group.criterion
+        return {
+            **{f: getattr(run, f) for f in KEY_FIELDS}, "hp": run.hp,
+            "converged": str(result.converged).lower(), "stopped_step": result.stopped_step,
+            "min_steps": c.min_steps, "loss": spec["loss"],
+            "loss_kwargs": json.dumps({k: v for k, v in spec.items() if k != "loss"}, sort_keys=True),
+            "mixing_layers": s.mixing_layers, "kappa": s.kappa, "hidden": "-".join(map(str, s.hidden)), "lr": s.lr,
+            **{m: _round(result.final.get(m)) for m in AT_STOP},
+            "loss_oracle": _round(result.final.get("loss_oracle")),
+            **{f"{m}_early": _round(result.early.get(m)) for m in EARLY},
+            "early_step": int(self.cfg.get("early_step", 1000)),
+            "criterion": json.dumps({"check_every": c.check_every, "min_canonical": c.min_canonical,
+                                     "window": c.window, "r2_tolerance": c.r2_tolerance}, sort_keys=True),
+            "diverged_step": "" if result.diverged_step is None else result.diverged_step,
+            "seconds": round(result.seconds, 1), "version": __version__, "commit": commit,
+        }
+
