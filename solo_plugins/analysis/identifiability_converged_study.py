@@ -122,7 +122,8 @@ class ConvergedStudy:
                     hidden=tuple(int(h) for h in c["hidden"]), lr=float(c["lr"]), batch_size=b,
                     steps=int(batch["max_steps"]), heldout=int(c["heldout"]),
                     curve_points=int(c["curve_points"]), pairwise_points=int(c["pairwise_points"]),
-                    loss_batches=int(c["loss_batches"]), large_batch=int(c["large_batch"]), threads=c.get("threads"))
+                    loss_batches=int(c["loss_batches"]), large_batch=int(c["large_batch"]), threads=c.get("threads"),
+                    data_chunk=int(c.get("data_chunk", 64)))
                 crit = Criterion(**{**criterion, "min_steps": int(batch["min_steps"]),
                                     "max_steps": int(batch["max_steps"])})
                 stage, cap = setting["stage"], int(batch["max_steps"])
@@ -184,9 +185,10 @@ class ConvergedStudy:
             "min_steps": c.min_steps, "loss": spec["loss"],
             "loss_kwargs": json.dumps({k: v for k, v in spec.items() if k != "loss"}, sort_keys=True),
             "mixing_layers": s.mixing_layers, "kappa": s.kappa, "hidden": "-".join(map(str, s.hidden)), "lr": s.lr,
-            **{m: _round(result.final.get(m)) for m in AT_STOP},
+            **{m: _round(result.final.get(m)) for m in AT_STOP}, "directions": result.final["directions"],
             "loss_oracle": _round(result.final.get("loss_oracle")),
             **{f"{m}_early": _round(result.early.get(m)) for m in EARLY},
+            "directions_early": result.early.get("directions", ""),
             "early_step": int(self.cfg.get("early_step", 1000)),
             "criterion": json.dumps({"check_every": c.check_every, "min_canonical": c.min_canonical,
                                      "window": c.window, "r2_tolerance": c.r2_tolerance}, sort_keys=True),

@@ -3,6 +3,7 @@ the config's grid, resumable, then writes the report and the plots.
 
     solo-plugins-identifiability --config-name identifiability.yaml [out_dir=...] [overrides]
     solo-plugins-identifiability --config-name identifiability_converged.yaml [overrides]
+    solo-plugins-identifiability --config-name finite_batch_optimum.yaml [overrides]
 """
 
 from omegaconf import DictConfig, OmegaConf
@@ -14,6 +15,14 @@ def identifiability(cfg: DictConfig) -> str:
     settings = OmegaConf.to_container(cfg, resolve=True)
     settings.pop("hydra", None)
     progress = lambda line: print(line, flush=True)  # noqa: E731
+    if settings.get("study") == "optimum":
+        from solo_plugins.analysis.finite_batch_optimum_study import run_optimum_study, write_optimum_report
+
+        if not cfg.get("report_only", False):
+            run_optimum_study(settings, progress=progress)
+        text = write_optimum_report(settings["out_dir"], settings)
+        print(f"wrote {settings['out_dir']}/results.csv, results.md and min_distance.png")
+        return text
     if settings.get("study") == "converged":
         from solo_plugins.analysis.identifiability_converged_report import write_converged_report
         from solo_plugins.analysis.identifiability_converged_study import ConvergedStudy

@@ -1,0 +1,293 @@
+"""The latent-recovery study run to convergence (canonical correlations against a numpy
+reference, the criterion on plateaus, runs leaving the stack, resume after a kill, bad
+configs) and the finite-batch optimum (the aligned simplex from random starts for every
+shipped loss, the cross-polytope, closed forms)."""
+
+import copy
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from solo_plugins.analysis.finite_batch_optimum import (
+    best_of_starts,
+    compare,
+    cross_polytope,
+    describe,
+    regular_simplex,
+)
+from solo_plugins.analysis.finite_batch_optimum_study import batch_sizes, check_optimum_study
+from solo_plugins.analysis.identifiability import GroupSettings, Model, loss_function, train_group
+from solo_plugins.analysis.identifiability_converged import (
+    Criterion,
+    _converged,
+    canonical_correlations,
+    train_to_convergence,
+)
+from solo_plugins.analysis.identifiability_converged_study import ConvergedStudy, check_converged_study
+
+from .conftest import CONFIGS
+
+SHIPPED = {
+    "infonce": {"loss": "infonce", "temperature": 0.2},
+    "dcl": {"loss": "dcl", "temperature": 0.1},
+    "dclw": {"loss": "dcl", "temperature": 0.1, "weight_sigma": 0.5},
+    "dhel": {"loss": "dhel", "temperature": 0.3},
+    "kcl": {"loss": "kcl", "kernel": "gaussian", "t": 2.0, "gamma": 16.0},
+}
+
+
+# ------------------------------------------------------------------ canonical correlations
+
+
+def _cca_numpy(h, z):
+    """Canonical correlations from the covariance blocks: the square roots of the eigenvalues
+    of Σhh⁻¹ Σhz Σzz⁻¹ Σzh."""
+    h = h - h.mean(0)
+    z = z - z.mean(0)
+    shh, szz, shz = h.T @ h, z.T @ z, h.T @ z
+    m = np.linalg.solve(shh, shz) @ np.linalg.solve(szz, shz.T)
+    return np.sqrt(np.clip(np.sort(np.linalg.eigvals(m).real)[::-1], 0, 1))
+
+
+def test_canonical_correlations_equal_a_covariance_reference():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2000, 5, generator=g, dtype=torch.float64)
+    h = z @ torch.randn(5, 5, generator=g, dtype=torch.float64)
+    h[:, 2] = torch.randn(2000, generator=g, dtype=torch.float64)  # one direction lost
+    h += 0.3 * torch.randn(2000, 5, generator=g, dtype=torch.float64)
+    ours = canonical_correlations(h, z).numpy()
+    assert np.allclose(ours, _cca_numpy(h.numpy(), z.numpy()), atol=1e-10)
+    assert (ours > 0.8).sum() == 4 and ours[-1] < 0.1
+
+
+def test_a_rotation_of_z_has_every_correlation_one_and_their_squares_average_to_r2():
+    from solo_plugins.analysis.identifiability import r2_linear, sample_sphere
+
+    g = torch.Generator().manual_seed(1)
+    z = sample_sphere(20_000, 4, g, dtype=torch.float64)
+    q = torch.linalg.qr(torch.randn(4, 4, generator=g, dtype=torch.float64))[0]
+    assert torch.allclose(canonical_correlations(z @ q, z), torch.ones(4, dtype=torch.float64), atol=1e-10)
+    # z isotropic: R² of the affine map is the mean squared canonical correlation.
+    h = torch.nn.functional.normalize(z + 0.4 * torch.randn(20_000, 4, generator=g, dtype=torch.float64), dim=1)
+    rho = canonical_correlations(h, z)
+    assert abs(r2_linear(h, z, h, z) - float(rho.pow(2).mean())) < 0.01
+
+
+# ------------------------------------------------------------------------- the criterion
+
+
+def _curve(r2s, directions, every=100):
+    return [{"step": i * every, "r2": r, "directions": k} for i, (r, k) in enumerate(zip(r2s, directions))]
+
+
+def test_a_flat_plateau_is_not_convergence_and_all_directions_with_a_settled_r2_is():
+    c = Criterion(min_steps=300, max_steps=1000, check_every=100, window=300, r2_tolerance=0.002)
+    plateau = _curve([0.78] * 10, [8] * 10)
+    assert not _converged(plateau, 900, c, d=10)  # flat for 900 steps, two directions missing
+    climbing = _curve([0.90, 0.95, 0.98, 0.990, 0.9950, 0.9955, 0.996, 0.9962], [10] * 8)
+    assert not _converged(climbing, 400, c, d=10)  # 0.95 -> 0.995 over the window
+    assert _converged(climbing, 700, c, d=10)  # 0.995 -> 0.9962
+    assert not _converged(_curve([0.99] * 3, [10] * 3), 200, c, d=10)  # before min_steps
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(window=250), "multiple of check_every"),
+    (dict(min_steps=1050), "multiples of check_every"),
+    (dict(min_canonical=1.5), "min_canonical"),
+    (dict(max_steps=200), "window <= min_steps <= max_steps"),
+])
+def test_bad_criteria_are_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        Criterion(**{**dict(min_steps=500, max_steps=1000, check_every=100, window=300), **bad})
+
+
+# -------------------------------------------------------------------------- the training
+
+
+def _tiny_cfg(out_dir, **changes):
+    with open(f"{CONFIGS}/sweep/identifiability_converged.yaml") as f:
+        cfg = yaml.safe_load(f)
+    cfg.update(out_dir=str(out_dir), latent_dim=3, hidden=[32, 32], heldout=1000, curve_points=500,
+               pairwise_points=200, large_batch=256, early_step=200, seeds=[0, 1], threads=1, data_chunk=100,
+               criterion=dict(check_every=100, min_canonical=0.9, window=300, r2_tolerance=0.01))
+    cfg["settings"] = [dict(stage="converged", mixing_layers=2, batches=[dict(
+        batch_size=64, min_steps=500, max_steps=1200, tuned={"dhel": {"temperature": 0.1}})])]
+    cfg.update(changes)
+    return cfg
+
+
+def _rows(out_dir):
+    with open(f"{out_dir}/results.csv") as f:
+        return {(r["method"], r["variant"], r["seed"]): r for r in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("converged")
+    ConvergedStudy(_tiny_cfg(out), progress=lambda line: None).run()
+    return out
+
+
+def test_every_run_stops_converged_or_at_its_cap_with_its_early_values(tiny_study):
+    rows = _rows(tiny_study)
+    assert len(rows) == 10  # 4 methods x 2 seeds, and DHEL tuned x 2 seeds
+    for r in rows.values():
+        assert r["converged"] in ("true", "false")
+        if r["converged"] == "true":
+            assert float(r["directions"]) == 3 and 500 <= int(r["stopped_step"]) < 1200
+        else:
+            assert int(r["stopped_step"]) == 1200
+        assert r["r2_early"] and r["early_step"] == "200" and float(r["loss_oracle"]) == float(r["loss_oracle"])
+        assert abs(float(r["loss_gap"]) - (float(r["loss_large"]) - float(r["loss_oracle"]))) < 1e-4
+    assert {r["converged"] for r in rows.values()} == {"true", "false"}  # this tiny setting has both
+
+
+def test_a_converged_run_equals_the_same_run_trained_alone_to_that_step(tiny_study):
+    """A run that left the stack early, and one that stayed in it to the cap, each equal the
+    run trained alone for as many steps (train_group, one model)."""
+    rows = _rows(tiny_study)
+    for r in (min(rows.values(), key=lambda r: int(r["stopped_step"])),
+              max(rows.values(), key=lambda r: int(r["stopped_step"]))):
+        spec = {"loss": r["loss"], **__import__("json").loads(r["loss_kwargs"])}
+        settings = GroupSettings(latent_dim=3, kappa=10.0, mixing_layers=2, hidden=(32, 32), batch_size=64,
+                                 steps=int(r["stopped_step"]), heldout=1000, pairwise_points=200, large_batch=256,
+                                 threads=1, data_chunk=100)
+        alone = train_group([Model(r["method"], tuple(sorted(spec.items())), int(r["seed"]))], settings)
+        assert abs(alone.final[0]["r2"] - float(r["r2"])) < 1e-4
+        assert abs(alone.final[0]["procrustes"] - float(r["procrustes"])) < 1e-4
+
+
+def test_a_killed_study_resumes_to_the_same_rows(tiny_study, tmp_path):
+    cfg = _tiny_cfg(tmp_path, checkpoint_minutes=0)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_step_700(line):
+        if line.startswith("  step 700:"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        ConvergedStudy(copy.deepcopy(cfg), progress=kill_at_step_700).run()
+    landed = _rows(tmp_path)
+    assert 0 < len(landed) < 10  # some runs had stopped before the kill
+    lines = []
+    ConvergedStudy(cfg, progress=lines.append).run()
+    assert any("resumed at step" in line for line in lines)
+    resumed, straight = _rows(tmp_path), _rows(tiny_study)
+    assert resumed.keys() == straight.keys()
+    for key, r in straight.items():
+        for column in ("converged", "stopped_step", "r2", "procrustes", "r2_early", "loss_gap"):
+            assert resumed[key][column] == r[column], (key, column)
+    assert not list((tmp_path / "groups").iterdir())  # a finished group leaves no state
+
+
+def test_an_unreadable_group_state_starts_the_group_again(tmp_path):
+    cfg = _tiny_cfg(tmp_path)
+    cfg["settings"][0]["batches"][0].pop("tuned")
+    (tmp_path / "groups").mkdir()
+    (tmp_path / "groups" / "converged-b64-defaults.pt").write_bytes(b"not a torch file")
+    lines = []
+    ConvergedStudy(cfg, progress=lines.append).run()
+    assert any("ignoring the unreadable group state" in line for line in lines)
+    assert len(_rows(tmp_path)) == 8
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(methods={}), "methods"),
+    (dict(seeds=[]), "seeds"),
+    (dict(settings=[dict(stage="x", mixing_layers=2, batches=[dict(batch_size=1, min_steps=1, max_steps=2)])]),
+     r"settings\[0\]\.batches\[0\]\.batch_size"),
+    (dict(settings=[dict(stage="x", mixing_layers=2, batches=[dict(batch_size=8, min_steps=10, max_steps=5)])]),
+     r"max_steps must be an integer >= 10"),
+    (dict(settings=[dict(stage="x", mixing_layers=2, methods=["simclr"], batches=[])]), r"\['simclr'\] not in methods"),
+    (dict(settings=[dict(stage="x", mixing_layers=2, batches=[dict(
+        batch_size=8, min_steps=10, max_steps=20, tuned={"dhel": {"tau": 0.1}})])]), r"dhel takes"),
+    (dict(criterion=dict(window=333)), "multiple of check_every"),
+])
+def test_bad_converged_configs_are_named(tmp_path, change, match):
+    cfg = _tiny_cfg(tmp_path, **change)
+    with pytest.raises(ValueError, match=match):
+        check_converged_study(cfg)
+
+
+def test_the_shipped_converged_config_is_valid_and_covers_the_grid_the_issue_asks_for():
+    with open(f"{CONFIGS}/sweep/identifiability_converged.yaml") as f:
+        cfg = yaml.safe_load(f)
+    check_converged_study(cfg)
+    groups = ConvergedStudy(cfg, progress=lambda line: None).groups()
+    main = [g for g in groups if g.runs[0].stage == "converged"]
+    assert {r.method for g in main for r in g.runs} >= {"infonce", "dcl", "dhel", "kcl"}
+    assert len({g.settings.batch_size for g in main}) >= 5 and len(cfg["seeds"]) >= 5
+    for g in main:
+        assert g.criterion.min_steps >= (20_000 if g.settings.batch_size == 512 else 10_000)
+        assert g.settings.mixing_layers == 2 and g.settings.hidden == (256, 256)
+
+
+# --------------------------------------------------------------- the finite-batch optimum
+
+
+def test_the_reference_configurations_have_their_inner_products():
+    for m, d in [(2, 2), (3, 2), (4, 3), (9, 8)]:
+        s = regular_simplex(m, d)
+        gram = s @ s.T
+        assert s.shape == (m, d) and torch.allclose(gram.diagonal(), torch.ones(m, dtype=torch.float64))
+        off = gram[~torch.eye(m, dtype=torch.bool)]
+        assert torch.allclose(off, torch.full_like(off, -1 / (m - 1)), atol=1e-12)
+    c = cross_polytope(3)
+    assert describe(c, c)["gram_values"] == pytest.approx([-1.0, 0.0])
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+@pytest.mark.parametrize("d", [2, 3])
+def test_every_shipped_loss_is_minimized_by_the_aligned_simplex_up_to_d_plus_1(name, d):
+    """From 4 random starts (float64, L-BFGS), the best optimum at every M <= d + 1 has its
+    positives aligned (mean ||z1 - z2||² <= 1e-6), every off-diagonal inner product of the
+    anchors at -1/(M-1) (to 1e-3) and a loss no higher than the simplex's (to 1e-6)."""
+    loss = loss_function(SHIPPED[name])
+    for m in range(2, d + 2):
+        found = best_of_starts(loss, m, d, starts=4)
+        result = compare(loss, found, m, d)
+        assert result["known"] == "simplex"
+        assert result["is_known"], (name, d, m, result)
+        assert abs(found.loss - result["known_loss"]) < 1e-6
+
+
+def test_infonce_at_the_aligned_simplex_has_its_closed_form():
+    """NT-Xent at M aligned pairs on the simplex: each anchor sees its positive at 1/τ and
+    2(M-1) negatives at -1/((M-1)τ)."""
+    tau = 0.2
+    loss = loss_function({"loss": "infonce", "temperature": tau})
+    for m, d in [(2, 2), (3, 2), (5, 4), (9, 8)]:
+        s = regular_simplex(m, d)
+        expected = -1 / tau + math.log(math.exp(1 / tau) + 2 * (m - 1) * math.exp(-1 / ((m - 1) * tau)))
+        assert abs(float(loss(s, s)) - expected) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["infonce", "dcl", "dhel", "kcl"])
+def test_the_square_is_the_optimum_of_four_pairs_on_the_circle(name):
+    """M = 2d = 4 in d = 2 (beyond d + 1): the best of 6 starts is the aligned cross-polytope
+    (a square) and its loss equals the square's."""
+    loss = loss_function(SHIPPED[name])
+    found = best_of_starts(loss, 4, 2, starts=6)
+    result = compare(loss, found, 4, 2)
+    assert result["known"] == "cross-polytope" and result["is_known"], result
+    assert abs(found.loss - result["known_loss"]) < 1e-8
+    assert result["min_distance"] == pytest.approx(math.sqrt(2), abs=1e-4)
+
+
+def test_the_optimum_grid_and_its_config_checks():
+    assert batch_sizes(3, 3, 12) == [2, 3, 4, 5, 6, 7, 8, 9]
+    assert batch_sizes(16, 3, 12) == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 16, 17, 18, 24, 32, 48]
+    with open(f"{CONFIGS}/sweep/finite_batch_optimum.yaml") as f:
+        cfg = yaml.safe_load(f)
+    check_optimum_study(cfg)
+    for change, match in [({"settings": {"x": {"loss": "simclr"}}}, "settings.x"),
+                          ({"settings": {"x": {"loss": "dhel", "hp": "best"}}}, "default or tuned"),
+                          ({"latent_dims": [1]}, "latent_dims"), ({"stall": 0}, "stall")]:
+        with pytest.raises(ValueError, match=match):
+            check_optimum_study({**cfg, **change})
