@@ -161,6 +161,21 @@ def test_a_converged_run_equals_the_same_run_trained_alone_to_that_step(tiny_stu
         assert abs(alone.final[0]["procrustes"] - float(r["procrustes"])) < 1e-4
 
 
+def test_the_report_counts_converged_runs_in_every_cell_and_draws_its_figures(tiny_study):
+    from solo_plugins.analysis.identifiability_converged_report import write_converged_report
+
+    text = write_converged_report(str(tiny_study), {})
+    rows = _rows(tiny_study)
+    k = sum(r["converged"] == "true" for r in rows.values() if r["method"] == "dcl" and r["hp"] == "default")
+    assert f"| dcl | " in text and f"({k}/2)" in text
+    assert "at step 200" in text and "Hyperparameter sensitivity" in text and "dhel − infonce" in text
+    for name in ("early_vs_converged.png", "convergence_curves.png", "curves.csv", "results.md"):
+        assert (tiny_study / name).stat().st_size > 0
+    with open(tiny_study / "curves.csv") as f:
+        curve = list(csv.DictReader(f))
+    assert {c["step"] for c in curve} >= {"0", "200", "500"}
+
+
 def test_a_killed_study_resumes_to_the_same_rows(tiny_study, tmp_path):
     cfg = _tiny_cfg(tmp_path, checkpoint_minutes=0)
 

@@ -1,14 +1,272 @@
-"""The converged stage's report (filled in below as the rows land)."""
+"""The converged stage's report: results.md (each claim at convergence, side by side with the
+same runs at the early step), curves.csv and two figures.
 
+Every cell says how many of its runs converged; a run that hit its cap is measured at the cap
+and counted as unconverged, never mixed in silently.
+"""
+
+import csv
+import json
 import os
-from typing import Dict
+import statistics
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from solo_plugins.analysis.identifiability_converged_study import converged_table
+from solo_plugins.analysis.identifiability_report import _interval, _mean_std, _num, by_seed, methods_of, sizes_of
+from solo_plugins.analysis.plots import _pyplot
+from solo_plugins.analysis.statistics import spearman_interval
+
+PAIRS = (("dhel", "infonce"), ("dhel", "dcl"), ("kcl", "infonce"), ("kcl", "dcl"))
+UNIFORMITY_METRICS = ("uniformity", "wasserstein", "effective_rank")
+
+
+def _select(rows: List[Dict], stage: str, hp: str = "default") -> List[Dict]:
+    return [r for r in rows if r["stage"] == stage and r["hp"] == hp]
+
+
+def _converged_count(rows: List[Dict], method: str, b: int) -> Tuple[int, int]:
+    sel = [r for r in rows if r["method"] == method and int(r["batch_size"]) == b]
+    return sum(r["converged"] == "true" for r in sel), len(sel)
+
+
+def value_table(rows: List[Dict], column: str, digits: int = 3, counts: bool = True) -> List[str]:
+    """mean ± std over seeds of ``column`` per method and batch size; with ``counts``, each
+    cell ends with (converged/runs)."""
+    sizes = sizes_of(rows)
+    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for m in methods_of(rows):
+        cells = []
+        for b in sizes:
+            text = _mean_std(by_seed(rows, column, method=m, batch_size=b).values(), digits)
+            if counts and text != "—":
+                k, n = _converged_count(rows, m, b)
+                text += f" ({k}/{n})"
+            cells.append(text)
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def stopped_table(rows: List[Dict]) -> List[str]:
+    """Converged runs per cell and the median step they stopped at (the cap for the others)."""
+    sizes = sizes_of(rows)
+    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for m in methods_of(rows):
+        cells = []
+        for b in sizes:
+            sel = [r for r in rows if r["method"] == m and int(r["batch_size"]) == b]
+            if not sel:
+                cells.append("—")
+                continue
+            k = sum(r["converged"] == "true" for r in sel)
+            steps = [int(r["stopped_step"]) for r in sel if r["converged"] == "true"]
+            median = f", median step {int(statistics.median(steps)):,}" if steps else ""
+            cells.append(f"{k}/{len(sel)}{median} (cap {int(sel[0]['steps']):,})")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def side_by_side_table(rows: List[Dict], column: str, pairs: Sequence[Tuple[str, str]], digits: int = 3) -> List[str]:
+    """Paired differences at the early step and at the stop, per batch size (rows: pairs x
+    batch sizes), and whether the sign flipped between the two."""
+    names = set(methods_of(rows))
+    lines = [f"| difference | batch | at step {rows[0]['early_step']} | at convergence (or cap) | converged | reading |",
+             "|---|---|---|---|---|---|"]
+    for m, base in pairs:
+        if m not in names or base not in names:
+            continue
+        for b in sizes_of(rows):
+            early = _interval(by_seed(rows, f"{column}_early", method=m, batch_size=b),
+                              by_seed(rows, f"{column}_early", method=base, batch_size=b), digits)
+            late = _interval(by_seed(rows, column, method=m, batch_size=b),
+                             by_seed(rows, column, method=base, batch_size=b), digits)
+            if early == "—" or late == "—":
+                continue
+            km, nm = _converged_count(rows, m, b)
+            kb, nb = _converged_count(rows, base, b)
+            lines.append(f"| {m} − {base} | {b} | {early} | {late} | {km}/{nm}, {kb}/{nb} | "
+                         f"{_reading(early, late)} |")
+    return lines
+
+
+def _reading(early: str, late: str) -> str:
+    def sign(text):
+        if not text.endswith("*"):
+            return 0
+        return 1 if text.startswith("+") else -1
+
+    a, b = sign(early), sign(late)
+    if a and b and a != b:
+        return "**flipped**"
+    if a and not b:
+        return "gone"
+    if b and not a:
+        return "appears"
+    return "same" if a == b and a else ""
+
+
+def tuned_table(rows: List[Dict], column: str, digits: int = 3) -> List[str]:
+    """Tuned − default per method and batch size (paired by seed)."""
+    tuned = [r for r in rows if r["hp"] == "tuned"]
+    sizes = sizes_of(tuned)
+    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for m in methods_of(tuned):
+        cells = []
+        for b in sizes:
+            t = [r for r in tuned if r["method"] == m and int(r["batch_size"]) == b]
+            if not t:
+                cells.append("—")
+                continue
+            default = by_seed(rows, column, stage=t[0]["stage"], hp="default", method=m, batch_size=b)
+            cells.append(f"{t[0]['variant']}: " + _interval(by_seed(t, column), default, digits))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def correlation_lines(rows: List[Dict], target: str) -> List[str]:
+    lines = [f"| metric | ρ with {target} at step {rows[0]['early_step']} | ρ at convergence (or cap) |", "|---|---|---|"]
+    for metric in UNIFORMITY_METRICS:
+        cells = []
+        for suffix in ("_early", ""):
+            pairs = [(_num(r.get(metric + suffix)), _num(r.get(target + suffix))) for r in rows]
+            pairs = [p for p in pairs if None not in p]
+            if len(pairs) < 5:
+                cells.append("—")
+                continue
+            c = spearman_interval([p[0] for p in pairs], [p[1] for p in pairs])
+            cells.append(f"{c.rho:+.2f} [{c.low:+.2f}, {c.high:+.2f}] (n={c.n})")
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def read_converged_curves(out_dir: str) -> List[Dict]:
+    out = []
+    runs = os.path.join(out_dir, "runs")
+    for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
+        try:
+            with open(os.path.join(runs, name, "row.json")) as f:
+                row = json.load(f)
+            with open(os.path.join(runs, name, "curve.json")) as f:
+                curve = json.load(f)["curve"]
+        except (OSError, ValueError, KeyError):
+            continue
+        keys = ("stage", "method", "variant", "hp", "batch_size", "seed")
+        out += [{**{k: row[k] for k in keys}, **p} for p in curve]
+    return out
+
+
+CURVE_COLUMNS = ("stage", "method", "variant", "hp", "batch_size", "seed", "step", "r2", "procrustes", "directions",
+                 "min_canonical", "alignment", "uniformity", "wasserstein", "effective_rank", "loss_batch",
+                 "loss_large", "loss_gap")
+
+
+def write_curves(curves: List[Dict], path: str) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, CURVE_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for c in curves:
+            writer.writerow({k: (f"{c[k]:.6g}" if isinstance(c.get(k), float) else c.get(k, "")) for k in CURVE_COLUMNS})
 
 
 def write_converged_report(out_dir: str, cfg: Dict) -> str:
     rows = converged_table(out_dir).read()
-    text = f"# Converged stage\n\n{len(rows)} rows.\n"
+    main = _select(rows, "converged")
+    lines = ["# The latent-recovery study at convergence", "",
+             f"{len(rows)} runs ({sum(r['converged'] == 'true' for r in rows)} converged). Cells: mean ± std over "
+             "seeds (converged/runs); differences: mean [paired 95% Student-t interval], `*` when it excludes 0. "
+             "An unconverged run is measured at its cap.", ""]
+    if main:
+        lines += ["## Stopping", "", *stopped_table(main), "",
+                  "## R² at convergence (defaults)", "", *value_table(main, "r2"), "",
+                  "## R² at the early step, same runs", "", *value_table(main, "r2_early", counts=False), "",
+                  "## Procrustes at convergence (defaults)", "", *value_table(main, "procrustes"), "",
+                  "## Latent directions recovered (canonical correlation >= the criterion's)", "",
+                  *value_table(main, "directions", 1), "",
+                  "## Effective rank at convergence", "", *value_table(main, "effective_rank", 2), "",
+                  "## Paired differences, R²: early step vs convergence", "", *side_by_side_table(main, "r2", PAIRS), "",
+                  "## Paired differences, Procrustes: early step vs convergence", "",
+                  *side_by_side_table(main, "procrustes", PAIRS), "",
+                  "## Loss gap (large-batch loss − the loss at the true latents)", "",
+                  *value_table(main, "loss_gap", 4), "",
+                  "## Uniformity metrics against recovery (Spearman, all runs of the stage)", "",
+                  *correlation_lines(main, "procrustes"), "", *correlation_lines(main, "r2"), ""]
+    tuned = [r for r in rows if r["stage"] == "converged"]
+    if any(r["hp"] == "tuned" for r in tuned):
+        lines += ["## Hyperparameter sensitivity: tuned − default, R²", "", *tuned_table(tuned, "r2"), "",
+                  "## Hyperparameter sensitivity: tuned − default, Procrustes", "", *tuned_table(tuned, "procrustes"), "",
+                  "## R² at convergence (tuned)", "", *value_table(_select(rows, "converged", "tuned"), "r2"), ""]
+    for stage in sorted({r["stage"] for r in rows} - {"converged"}):
+        sel = _select(rows, stage)
+        lines += [f"## {stage}: R²", "", *value_table(sel, "r2"), "", f"## {stage}: stopping", "",
+                  *stopped_table(sel), "", f"## {stage}: paired differences", "",
+                  *side_by_side_table(sel, "r2", (("dhel", "infonce"),)), ""]
+    text = "\n".join(lines)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(text)
+    curves = read_converged_curves(out_dir)
+    write_curves(curves, os.path.join(out_dir, "curves.csv"))
+    if main:
+        plot_early_vs_converged(main, out_dir)
+        plot_curves([c for c in curves if c["stage"] == "converged" and c["hp"] == "default"], out_dir)
     return text
+
+
+def plot_early_vs_converged(rows: List[Dict], out_dir: str) -> str:
+    """R² and Procrustes against batch size per method: at the early step (dashed) and at
+    convergence or the cap (solid; hollow markers where not every run converged)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {}
+    for ax, column in zip(axes, ("r2", "procrustes")):
+        for m in methods_of(rows):
+            sizes = [b for b in sizes_of(rows) if by_seed(rows, column, method=m, batch_size=b)]
+            late = [statistics.mean(by_seed(rows, column, method=m, batch_size=b).values()) for b in sizes]
+            early = [statistics.mean(by_seed(rows, f"{column}_early", method=m, batch_size=b).values() or [float("nan")])
+                     for b in sizes]
+            line, = ax.plot(sizes, late, marker="o", label=f"{m}", color=colors.get(m))
+            colors[m] = line.get_color()
+            ax.plot(sizes, early, linestyle="--", marker=".", color=colors[m], alpha=0.6)
+            partial = [(b, v) for b, v in zip(sizes, late) if _converged_count(rows, m, b)[0] < _converged_count(rows, m, b)[1]]
+            if partial:
+                ax.plot([p[0] for p in partial], [p[1] for p in partial], "o", markerfacecolor="white",
+                        markeredgecolor=colors[m], markersize=9)
+        ax.axvline(int(rows[0]["latent_dim"]) + 1, color="grey", linestyle=":", linewidth=1)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel({"r2": "linear R² of z", "procrustes": "Procrustes error"}[column])
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"solid: converged (hollow: not all runs); dashed: step {rows[0]['early_step']}", fontsize=9)
+    axes[1].set_title("dotted line: batch = d + 1", fontsize=9)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "early_vs_converged.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(curves: List[Dict], out_dir: str) -> Optional[str]:
+    """Mean R² over seeds along training, one panel per batch size (defaults); a run's curve
+    ends where it stopped, so later means are over the runs still training."""
+    if not curves:
+        return None
+    plt = _pyplot()
+    sizes = sorted({int(c["batch_size"]) for c in curves})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.8 * len(sizes), 3.6), squeeze=False, sharey=True)
+    for ax, b in zip(axes[0], sizes):
+        for m in methods_of(curves):
+            points: Dict[int, List[float]] = {}
+            for c in curves:
+                if c["method"] == m and int(c["batch_size"]) == b:
+                    points.setdefault(int(c["step"]), []).append(float(c["r2"]))
+            steps = sorted(points)
+            ax.plot(steps, [statistics.mean(points[s]) for s in steps], label=m)
+        ax.set_title(f"b = {b}")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("R² (mean over runs still training)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "convergence_curves.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
