@@ -48,7 +48,7 @@ setup(
     python_requires=">=3.9",
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=7.4", "black==23.12.0", "isort==5.13.2"],  # black/isort: the upstream series
+        "test": ["pytest>=7.4", "black==23.12.0", "isort==5.13.2", "flake8>=7"],  # black/isort/flake8: the upstream series
         "dali": ["nvidia-dali-cuda120"],
     },
     cmdclass={"build_py": build_py_with_configs},

@@ -1,10 +1,15 @@
-"""Generates the two solo-learn pull requests as `git format-patch` series:
+"""Generates the solo-learn pull requests as `git format-patch` series:
 
     python scripts/make_upstream_patch.py --solo /path/to/solo-learn [--author "Name <email>"]
 
-- ``upstream/solo-learn/methods/``: DHEL, KCL and DCL (DCLW is DCL's ``weight_sigma``): losses,
-  methods, their tests and docs, configs, README;
+- ``upstream/solo-learn/dhel-kcl/``: DHEL and KCL, the paper's methods: losses, methods, their
+  tests and docs, configs, the test scripts' method lists, README;
+- ``upstream/solo-learn/dcl/``: DCL and DCLW (DCL's ``weight_sigma``), the baselines, the same way;
 - ``upstream/solo-learn/dali-cpu/``: DALI's CPU pipelines built with ``device_id=None``.
+
+Each series applies to solo-learn 9187ea3 alone, and the first two together in either order
+(``git am -3``): where both edit one of solo's files, each inserts its own lines at its own
+place, with at least one line of solo's between them.
 
 The files the series create are kept as solo files under ``upstream/solo-learn/sources/<series>/``
 (solo's tree, solo's style); they are not generated from this package, whose losses carry what
@@ -12,12 +17,13 @@ solo does not need (row tiles, uneven shards, multi-view forms). ``tests/test_up
 the two: the upstream losses equal the package's to 1e-10 in float64, in one process and in two.
 The generator adds those files, makes each config as a copy of solo's SimCLR config with only
 the method's keys changed, applies small anchored edits to solo's files (the ``__init__`` lists,
-the docs index, README, the DALI loader) that fail loudly when an anchor is gone, and commits
-each step on a clean checkout of ``--base``.
+the docs index, the test scripts' lists, README, the DALI loader) that fail loudly when an
+anchor is gone, and commits each step on a clean checkout of ``--base``.
 
 Author: ``--author "Name <email>"``, else GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL, else git's
-``user.name`` / ``user.email``. Date: ``--date``, else GIT_AUTHOR_DATE, else a fixed default, so
-that the same inputs give byte-identical patches (``--zero-commit --full-index --no-signature``).
+``user.name`` / ``user.email``. Date: ``--date``, else GIT_AUTHOR_DATE, else now, as git does.
+Regenerating gives the same patches but for their From: and Date: lines
+(``--zero-commit --full-index --no-signature``).
 """
 
 import argparse
@@ -31,7 +37,6 @@ from typing import Callable, Dict, List, Tuple
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPSTREAM = os.path.join(REPO, "upstream", "solo-learn")
 BASE = "9187ea3"
-DEFAULT_DATE = "2026-12-02T00:00:00+00:00"
 
 # config name -> (method, its keys in method_kwargs, replacing SimCLR's temperature)
 CONFIGS = {
@@ -39,6 +44,12 @@ CONFIGS = {
     "kcl": ("kcl", {"kernel": "gaussian", "t": 2.0, "gamma": 16.0}),
     "dcl": ("dcl", {"temperature": 0.1}),
     "dclw": ("dcl", {"temperature": 0.1, "weight_sigma": 0.5}),
+}
+# series -> its methods, its configs, and where its lines go in the lists both series extend
+# (0: right after solo's anchor line, 1: one line further, so that the two never touch)
+FAMILIES = {
+    "dhel-kcl": (("dhel", "kcl"), ("dhel", "kcl"), 0),
+    "dcl": (("dcl",), ("dcl", "dclw"), 1),
 }
 CONFIG_FOLDERS = ("scripts/pretrain/cifar", "scripts/pretrain/imagenet-100", "scripts/linear/imagenet-100")
 #: The keys a config may change from solo's simclr.yaml (tests/test_upstream.py checks it).
@@ -92,37 +103,50 @@ AFTER = {"byol": "dcl", "deepclusterv2": "dhel", "dino": "kcl"}
 CLASSES = {"dcl": "DCL", "dhel": "DHEL", "kcl": "KCL", "byol": "BYOL", "deepclusterv2": "DeepClusterV2", "dino": "DINO"}
 
 
-def export_losses(solo: str) -> None:
-    def change(text: str) -> str:
-        for name in ("dcl", "dhel", "kcl"):
-            text = _sorted_insert(text, f"from solo.losses.{name} import {name}_loss_func\n", r"from solo\.losses\.(\w+) import .*\n")
-            text = _sorted_insert(text, f'    "{name}_loss_func",\n', r'    "(\w+)",\n')
-        return text
+def export_losses(names: Tuple[str, ...]) -> Callable[[str], None]:
+    def edit(solo: str) -> None:
+        def change(text: str) -> str:
+            for name in names:
+                line = f"from solo.losses.{name} import {name}_loss_func\n"
+                text = _sorted_insert(text, line, r"from solo\.losses\.(\w+) import .*\n")
+                text = _sorted_insert(text, f'    "{name}_loss_func",\n', r'    "(\w+)",\n')
+            return text
 
-    _edit(os.path.join(solo, "solo", "losses", "__init__.py"), change)
+        _edit(os.path.join(solo, "solo", "losses", "__init__.py"), change)
+
+    return edit
 
 
-def register_methods(solo: str) -> None:
+# __all__ sorts BaseMethod after BYOL
+ALL_AFTER = {"dcl": "BaseMethod", "dhel": "DeepClusterV2", "kcl": "DINO"}
+
+
+def register_methods(names: Tuple[str, ...]) -> Callable[[str], None]:
     """Imports, METHODS entries and __all__ names, each where alphabetical order puts it."""
 
-    def change(text: str) -> str:
-        for anchor, new in AFTER.items():
-            old_cls, cls = CLASSES[anchor], CLASSES[new]
-            text = _insert_after(text, f"from solo.methods.{anchor} import {old_cls}\n", f"from solo.methods.{new} import {cls}\n")
-            text = _insert_after(text, f'    "{anchor}": {old_cls},\n', f'    "{new}": {cls},\n')
-        # __all__ sorts BaseMethod after BYOL
-        for anchor, cls in (("BaseMethod", "DCL"), ("DeepClusterV2", "DHEL"), ("DINO", "KCL")):
-            text = _insert_after(text, f'    "{anchor}",\n', f'    "{cls}",\n')
-        return text
-
-    _edit(os.path.join(solo, "solo", "methods", "__init__.py"), change)
-
-
-def index_docs(kind: str) -> Callable[[str], None]:
     def edit(solo: str) -> None:
         def change(text: str) -> str:
             for anchor, new in AFTER.items():
-                text = _insert_after(text, f"   solo/{kind}/{anchor}\n", f"   solo/{kind}/{new}\n")
+                if new not in names:
+                    continue
+                old_cls, cls = CLASSES[anchor], CLASSES[new]
+                line = f"from solo.methods.{new} import {cls}\n"
+                text = _insert_after(text, f"from solo.methods.{anchor} import {old_cls}\n", line)
+                text = _insert_after(text, f'    "{anchor}": {old_cls},\n', f'    "{new}": {cls},\n')
+                text = _insert_after(text, f'    "{ALL_AFTER[new]}",\n', f'    "{cls}",\n')
+            return text
+
+        _edit(os.path.join(solo, "solo", "methods", "__init__.py"), change)
+
+    return edit
+
+
+def index_docs(kind: str, names: Tuple[str, ...]) -> Callable[[str], None]:
+    def edit(solo: str) -> None:
+        def change(text: str) -> str:
+            for anchor, new in AFTER.items():
+                if new in names:
+                    text = _insert_after(text, f"   solo/{kind}/{anchor}\n", f"   solo/{kind}/{new}\n")
             return text
 
         _edit(os.path.join(solo, "docs", "source", "index.rst"), change)
@@ -133,13 +157,55 @@ def index_docs(kind: str) -> Callable[[str], None]:
 PAPERS = {"DCL and DCLW": "https://arxiv.org/abs/2110.06848", "DHEL and KCL": "https://arxiv.org/abs/2405.18045"}
 
 
-def readme(solo: str) -> None:
-    def change(text: str) -> str:
-        for title, url in PAPERS.items():
-            text = _sorted_insert(text, f"* [{title}]({url})\n", r"\* \[([^\]]+)\]\(https://arxiv[^)]*\)\n")
-        return text
+def readme(title: str) -> Callable[[str], None]:
+    def edit(solo: str) -> None:
+        def change(text: str) -> str:
+            line = f"* [{title}]({PAPERS[title]})\n"
+            return _sorted_insert(text, line, r"\* \[([^\]]+)\]\(https://arxiv[^)]*\)\n")
 
-    _edit(os.path.join(solo, "README.md"), change)
+        _edit(os.path.join(solo, "README.md"), change)
+
+    return edit
+
+
+# solo's test scripts run every config of a folder from a bash list; main_linear's pairs each
+# method with a checkpoint path by position, so both lists grow at their ends.
+SCRIPT_LISTS = (
+    ("tests/scripts/pretrain/test_cifar_scripts.sh", ()),
+    ("tests/scripts/pretrain/test_imagenet100_scripts.sh", ()),
+    ("tests/scripts/linear/test_imagenet100_scripts.sh", ("PRETRAINED_PATHS",)),
+)
+
+
+def _insert_below(lines: List[str], index: int, offset: int, line: str) -> None:
+    if index + offset >= len(lines):
+        raise SystemExit(f"no line {offset} below {lines[index]!r}")
+    lines.insert(index + offset + 1, line)
+
+
+def extend_script_lists(configs: Tuple[str, ...], offset: int) -> Callable[[str], None]:
+    """``METHODS+=(...)`` below solo's ``METHODS=(...)`` line of each test script (and the
+    checkpoint paths below ``PRETRAINED_PATHS=(...)``), ``offset`` lines further down."""
+
+    def edit(solo: str) -> None:
+        for path, paired in SCRIPT_LISTS:
+            def change(text: str) -> str:
+                lines = text.split("\n")
+                at = [i for i, line in enumerate(lines) if line.startswith("METHODS=(")]
+                if len(at) != 1:
+                    raise SystemExit(f"{path}: expected one METHODS=( line")
+                names = " ".join(f'"{c}"' for c in configs)
+                for name in paired:
+                    start = [i for i, line in enumerate(lines) if line.startswith(f"{name}=(")]
+                    end = next(i for i in range(start[0], len(lines)) if lines[i] == ")")
+                    paths = " ".join(f'\\"PATH-TO-{c.upper()}-MODEL\\"' for c in configs)
+                    _insert_below(lines, end, offset, f"{name}+=({paths})")
+                _insert_below(lines, at[0], offset, f"METHODS+=({names})")
+                return "\n".join(lines)
+
+            _edit(os.path.join(solo, path), change)
+
+    return edit
 
 
 def fix_dali_cpu(solo: str) -> None:
@@ -164,13 +230,18 @@ def _yaml(value) -> str:
     return str(value) if isinstance(value, (bool, int, float)) else f'"{value}"'
 
 
-def write_configs(solo: str) -> None:
+def write_configs(configs: Tuple[str, ...]) -> Callable[[str], None]:
+    return lambda solo: _write_configs(solo, configs)
+
+
+def _write_configs(solo: str, configs: Tuple[str, ...]) -> None:
     """Each config is solo's simclr.yaml of its folder with the name, the method and the loss's
     keys changed (git shows it as a copy of simclr.yaml)."""
     for folder in CONFIG_FOLDERS:
         with open(os.path.join(solo, folder, "simclr.yaml")) as f:
             simclr = f.read()
-        for config, (method, keys) in CONFIGS.items():
+        for config in configs:
+            method, keys = CONFIGS[config]
             text = simclr.replace('name: "simclr-', f'name: "{config}-', 1)
             if "pretrain" in folder:
                 text = text.replace('method: "simclr"', f'method: "{method}"', 1)
@@ -200,34 +271,56 @@ def _add(series: str, prefixes: Tuple[str, ...]) -> Callable[[str], None]:
     return add
 
 
-SERIES = {
-    "methods": [
+def family(series: str, title: str, losses_note: str, methods_note: str) -> List[Tuple[str, str, List]]:
+    """The four commits of a method family's series: losses, methods, configs, README."""
+    methods, configs, offset = FAMILIES[series]
+    names = " and ".join(m.upper() for m in methods)
+    config_names = ", ".join(c.upper() for c in configs)
+    return [
         (
-            "Add the DHEL, KCL and DCL losses",
-            "DHEL and KCL (Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045) and\n"
-            "DCL with its weighted form DCLW (Yeh et al., ECCV 2022,\n"
-            "https://arxiv.org/abs/2110.06848), the baselines the DHEL/KCL paper compares\n"
-            "with. Negatives come from the whole batch through solo's gather; the losses run\n"
-            "in float32 with autocast disabled, which a bf16 test shows is needed.",
-            [_add("methods", ("solo/losses/", "tests/losses/", "docs/source/solo/losses/")), export_losses,
-             index_docs("losses")],
+            f"Add the {names} loss{'es' if len(methods) > 1 else ''}",
+            losses_note,
+            [_add(series, ("solo/losses/", "tests/losses/", "docs/source/solo/losses/")), export_losses(methods),
+             index_docs("losses", methods)],
         ),
         (
-            "Add the DHEL, KCL and DCL methods",
-            "Two-view methods on BaseMethod with SimCLR's projector; DCLW is DCL with\n"
-            "method_kwargs.weight_sigma. Defaults through omegaconf_select, checked with\n"
-            "asserts that name the key and the accepted values.",
-            [_add("methods", ("solo/methods/", "tests/methods/", "docs/source/solo/methods/")), register_methods,
-             index_docs("methods")],
+            f"Add the {names} method{'s' if len(methods) > 1 else ''}",
+            methods_note,
+            [_add(series, ("solo/methods/", "tests/methods/", "docs/source/solo/methods/")),
+             register_methods(methods), index_docs("methods", methods)],
         ),
         (
-            "Add DHEL, KCL, DCL and DCLW configs",
+            f"Add {config_names} configs",
             "solo's SimCLR configs for CIFAR and ImageNet-100 with only the method's name and\n"
-            "its loss keys changed (same backbone, head, optimizer and augmentations).",
-            [write_configs],
+            "its loss keys changed (same backbone, head, optimizer and augmentations), and\n"
+            "the methods in the lists of tests/scripts.",
+            [write_configs(configs), extend_script_lists(configs, offset)],
         ),
-        ("README: list DHEL, KCL, DCL and DCLW", "With their papers.", [readme]),
-    ],
+        (f"README: list {title}", "With the paper.", [readme(title)]),
+    ]
+
+
+SERIES = {
+    "dhel-kcl": family(
+        "dhel-kcl", "DHEL and KCL",
+        "DHEL and KCL (Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045).\n"
+        "Negatives come from the whole batch through solo's gather; the losses run in\n"
+        "float32 with autocast disabled (a bf16-autocast test checks it) and reject a\n"
+        "global batch of one sample.",
+        "Two-view methods on BaseMethod with SimCLR's projector. Defaults through\n"
+        "omegaconf_select, checked with asserts that name the key and the accepted values.",
+    ),
+    "dcl": family(
+        "dcl", "DCL and DCLW",
+        "DCL and its weighted form DCLW (Yeh et al., ECCV 2022,\n"
+        "https://arxiv.org/abs/2110.06848). Negatives come from the whole batch through\n"
+        "solo's gather, DCLW's weights from concat_all_gather_no_grad; the loss runs in\n"
+        "float32 with autocast disabled (a bf16-autocast test checks it) and rejects a\n"
+        "global batch of one sample.",
+        "A two-view method on BaseMethod with SimCLR's projector; DCLW is DCL with\n"
+        "method_kwargs.weight_sigma. Defaults through omegaconf_select, checked with\n"
+        "asserts that name the key and the accepted values.",
+    ),
     "dali-cpu": [
         (
             "DALI: build CPU pipelines with device_id=None",
@@ -244,7 +337,7 @@ SERIES = {
 def identity(author: str = "", date: str = "") -> Dict[str, str]:
     """GIT_AUTHOR_*/GIT_COMMITTER_* for the commits: ``author`` "Name <email>", else the
     environment's GIT_AUTHOR_NAME/EMAIL, else git's configured user; ``date``, else
-    GIT_AUTHOR_DATE, else the fixed default."""
+    GIT_AUTHOR_DATE, else none (git takes the time of the commit)."""
     if author:
         match = re.fullmatch(r"\s*(.+?)\s*<([^<>\s]+@[^<>\s]+)>\s*", author)
         if not match:
@@ -259,9 +352,12 @@ def identity(author: str = "", date: str = "") -> Dict[str, str]:
         email = os.environ.get("GIT_AUTHOR_EMAIL") or config("user.email")
         if not (name and email):
             raise SystemExit("no author: pass --author 'Name <email>' or set GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL")
-    date = date or os.environ.get("GIT_AUTHOR_DATE") or DEFAULT_DATE
-    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date,
-            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email, "GIT_COMMITTER_DATE": date}
+    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+           "GIT_COMMITTER_EMAIL": email}
+    date = date or os.environ.get("GIT_AUTHOR_DATE")
+    if date:
+        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+    return env
 
 
 def _git(cwd: str, env: Dict[str, str], *args: str) -> str:
@@ -293,10 +389,10 @@ def make_series(solo: str, out: str, name: str, env: Dict[str, str], base: str =
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--solo", required=True, help="a git checkout of solo-learn")
-    parser.add_argument("--out", default=UPSTREAM, help="writes <out>/methods and <out>/dali-cpu")
+    parser.add_argument("--out", default=UPSTREAM, help="writes <out>/<series> for each series")
     parser.add_argument("--base", default=BASE, help="the commit the series apply to")
     parser.add_argument("--author", default="", help="'Name <email>' (default: GIT_AUTHOR_NAME/EMAIL)")
-    parser.add_argument("--date", default="", help=f"commit date (default: GIT_AUTHOR_DATE, else {DEFAULT_DATE})")
+    parser.add_argument("--date", default="", help="commit date (default: GIT_AUTHOR_DATE, else now)")
     args = parser.parse_args()
     if not os.path.isdir(os.path.join(args.solo, ".git")):
         sys.exit(f"--solo {args.solo}: not a git checkout of solo-learn")

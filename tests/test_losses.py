@@ -256,7 +256,7 @@ BAD_INPUTS = [
     (lambda: dhel_loss_func(torch.randn(4), torch.randn(4)), "2-D"),
     (lambda: dhel_loss_func(torch.randn(4, 3, 2), torch.randn(4, 3, 2)), "2-D"),
     (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(5, 3)), "same shape"),
-    (lambda: dcl_loss_func(torch.randn(1, 3), torch.randn(1, 3)), "N >= 2"),
+    (lambda: dcl_loss_func(torch.randn(1, 3), torch.randn(1, 3)), "global batch of at least 2"),
     (lambda: infonce_loss_func(torch.randn(4, 3), torch.randn(4, 3), temperature=0), "temperature"),
     (lambda: dhel_loss_func(torch.randn(4, 3), torch.randn(4, 3), temperature=-0.1), "temperature"),
     (lambda: dcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), weight_sigma=0.0), "weight_sigma"),

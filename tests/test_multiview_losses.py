@@ -102,7 +102,7 @@ def test_terms_add_up():
     ([torch.randn(4, 3)], "V >= 2"),
     ([torch.randn(4, 3), torch.randn(5, 3)], "same shape"),
     (torch.randn(4, 3), r"\(V, N, D\)"),
-    ([torch.randn(1, 3), torch.randn(1, 3)], "N >= 2"),
+    ([torch.randn(1, 3), torch.randn(1, 3)], "global batch of at least 2"),
 ])
 def test_bad_views_are_named(bad, match):
     with pytest.raises(ValueError, match=match):

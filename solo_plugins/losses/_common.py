@@ -40,8 +40,8 @@ def check_pair(z1: torch.Tensor, z2: torch.Tensor) -> None:
             f"z1 and z2 must have the same shape (row i of each is a positive pair); got "
             f"z1 {tuple(z1.shape)} and z2 {tuple(z2.shape)}"
         )
-    if z1.shape[0] < 2:
-        raise ValueError(f"z1 and z2 need N >= 2 rows (a negative per sample); got N={z1.shape[0]}")
+    if z1.shape[0] < 1:
+        raise ValueError("z1 and z2 need at least one row")
     if not (z1.is_floating_point() and z2.is_floating_point()):
         raise ValueError(f"z1 and z2 must be floating point; got {z1.dtype} and {z2.dtype}")
 
@@ -64,7 +64,16 @@ def normalized_and_gathered(z1: torch.Tensor, z2: torch.Tensor):
     """
     x, y = normalized_float32(z1, z2)
     (x_all, offset), (y_all, _) = gather_rows(x, y)
+    check_global_batch(x_all.shape[0])
     return x, y, x_all, y_all, offset
+
+
+def check_global_batch(n_global: int) -> None:
+    """Every rank sees the same global size, so all of them raise together (no rank waits in
+    a collective for one that failed)."""
+    if n_global < 2:
+        raise ValueError(f"the losses need a global batch of at least 2 samples (a negative per sample); "
+                         f"got {n_global}")
 
 
 def full_precision(loss_fn):

@@ -99,7 +99,7 @@ def dcl_loss_func(
 class DCLLoss(torch.nn.Module):
     """Module form of :func:`dcl_loss_func` (DCLW when ``weight_sigma`` is set).
 
-    Shapes: ``z1``, ``z2``: (N, D) with N >= 2; output: a scalar.
+    Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
 
     Example:
         >>> criterion = DCLLoss(temperature=0.1, weight_sigma=0.5)

@@ -81,7 +81,7 @@ def dhel_loss_func(
 class DHELLoss(torch.nn.Module):
     """Module form of :func:`dhel_loss_func`.
 
-    Shapes: ``z1``, ``z2``: (N, D) with N >= 2; output: a scalar.
+    Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
 
     Example:
         >>> criterion = DHELLoss(temperature=0.3)

@@ -70,7 +70,7 @@ def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0
 class InfoNCELoss(torch.nn.Module):
     """Module form of :func:`infonce_loss_func`.
 
-    Shapes: ``z1``, ``z2``: (N, D) with N >= 2; output: a scalar.
+    Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
 
     Example:
         >>> criterion = InfoNCELoss(temperature=0.2)

@@ -243,7 +243,7 @@ def kcl_loss_func(
 class KCLLoss(torch.nn.Module):
     """Module form of :func:`kcl_loss_func`.
 
-    Shapes: ``z1``, ``z2``: (N, D) with N >= 2; output: a scalar.
+    Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
 
     Example:
         >>> criterion = KCLLoss(kernel="gaussian", t=2.0, gamma=16.0)

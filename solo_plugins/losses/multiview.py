@@ -17,6 +17,7 @@ import torch
 from solo_plugins.distributed import gather_rows, global_mean
 from solo_plugins.losses._common import (
     LossTerms,
+    check_global_batch,
     check_positive,
     full_precision,
     log_sum_exp_others,
@@ -46,14 +47,15 @@ def check_views(views: Views) -> List[torch.Tensor]:
     shapes = {tuple(v.shape) for v in views}
     if len(shapes) != 1:
         raise ValueError(f"all views must have the same shape (N, D); got {sorted(shapes)}")
-    if views[0].shape[0] < 2:
-        raise ValueError(f"views need N >= 2 rows (a negative per sample); got N={views[0].shape[0]}")
+    if views[0].shape[0] < 1:
+        raise ValueError("views need at least one row")
     return views
 
 
 def _normalized_and_gathered(views: Views) -> Tuple[List[torch.Tensor], List[torch.Tensor], int]:
     local = list(normalized_float32(*check_views(views)))
     gathered = gather_rows(*local)
+    check_global_batch(gathered[0].rows.shape[0])
     return local, [g.rows for g in gathered], gathered[0].offset
 
 

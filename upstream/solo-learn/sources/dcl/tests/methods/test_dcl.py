@@ -1,0 +1,111 @@
+# Copyright 2023 solo-learn development team.
+
+# Permission is hereby granted, free of charge, to any person obtaining a copy of
+# this software and associated documentation files (the "Software"), to deal in
+# the Software without restriction, including without limitation the rights to use,
+# copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the
+# Software, and to permit persons to whom the Software is furnished to do so,
+# subject to the following conditions:
+
+# The above copyright notice and this permission notice shall be included in all copies
+# or substantial portions of the Software.
+
+# THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+# INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR
+# PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE
+# FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
+# OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+# DEALINGS IN THE SOFTWARE.
+
+import omegaconf
+import pytest
+import torch
+from solo.methods import DCL
+
+from .utils import gen_base_cfg, gen_batch, gen_trainer, prepare_dummy_dataloaders
+
+
+@pytest.mark.parametrize("weight_sigma", [None, 0.5])
+def test_dcl(weight_sigma):
+    method_kwargs = {"proj_output_dim": 256, "proj_hidden_dim": 2048, "weight_sigma": weight_sigma}
+
+    cfg = gen_base_cfg("dcl", batch_size=2, num_classes=100)
+    cfg.method_kwargs = method_kwargs
+    # test arguments: the defaults are filled in
+    cfg = DCL.add_and_assert_specific_cfg(cfg)
+    assert cfg.method_kwargs.temperature == 0.1 and cfg.method_kwargs.weight_sigma == weight_sigma
+    model = DCL(cfg)
+
+    # test parameters
+    assert model.learnable_params is not None
+
+    # test forward
+    batch, _ = gen_batch(cfg.optimizer.batch_size, cfg.data.num_classes, "imagenet100")
+    out = model(batch[1][0])
+    assert (
+        "logits" in out
+        and isinstance(out["logits"], torch.Tensor)
+        and out["logits"].size() == (cfg.optimizer.batch_size, cfg.data.num_classes)
+    )
+    assert (
+        "feats" in out
+        and isinstance(out["feats"], torch.Tensor)
+        and out["feats"].size() == (cfg.optimizer.batch_size, model.features_dim)
+    )
+    assert (
+        "z" in out
+        and isinstance(out["z"], torch.Tensor)
+        and out["z"].size() == (cfg.optimizer.batch_size, method_kwargs["proj_output_dim"])
+    )
+
+    # imagenet
+    model = DCL(cfg)
+
+    trainer = gen_trainer(cfg)
+    train_dl, val_dl = prepare_dummy_dataloaders(
+        "imagenet100",
+        num_large_crops=cfg.data.num_large_crops,
+        num_small_crops=0,
+        num_classes=cfg.data.num_classes,
+        batch_size=cfg.optimizer.batch_size,
+    )
+    trainer.fit(model, train_dl, val_dl)
+
+    # cifar
+    cfg.data.dataset = "cifar10"
+    cfg.data.num_classes = 10
+    model = DCL(cfg)
+
+    trainer = gen_trainer(cfg)
+    train_dl, val_dl = prepare_dummy_dataloaders(
+        "cifar10",
+        num_large_crops=cfg.data.num_large_crops,
+        num_small_crops=0,
+        num_classes=cfg.data.num_classes,
+        batch_size=cfg.optimizer.batch_size,
+    )
+    trainer.fit(model, train_dl, val_dl)
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("method_kwargs.temperature", 0.0, "temperature must be > 0"),
+        ("method_kwargs.weight_sigma", 0.0, "weight_sigma must be > 0"),
+    ],
+)
+def test_dcl_rejects_a_bad_setting(key, value, message):
+    cfg = gen_base_cfg("dcl", batch_size=2, num_classes=10)
+    cfg.method_kwargs = {"proj_output_dim": 256, "proj_hidden_dim": 2048}
+    omegaconf.OmegaConf.update(cfg, key, value)
+    with pytest.raises(AssertionError, match=message):
+        DCL.add_and_assert_specific_cfg(cfg)
+
+
+def test_dcl_rejects_a_global_batch_of_one():
+    cfg = gen_base_cfg("dcl", batch_size=1, num_classes=10)
+    cfg.method_kwargs = {"proj_output_dim": 256, "proj_hidden_dim": 2048}
+    model = DCL(DCL.add_and_assert_specific_cfg(cfg))
+    batch, _ = gen_batch(1, cfg.data.num_classes, "imagenet100")
+    with pytest.raises(ValueError, match="global batch of at least 2"):
+        model.training_step(batch, 0)
