@@ -12,22 +12,12 @@ import pytest
 import torch
 import yaml
 
-from solo_plugins.analysis.finite_batch_optimum import (
-    best_of_starts,
-    compare,
-    cross_polytope,
-    describe,
-    regular_simplex,
-)
-from solo_plugins.analysis.finite_batch_optimum_study import batch_sizes, check_optimum_study
-from solo_plugins.analysis.identifiability import GroupSettings, Model, loss_function, train_group
-from solo_plugins.analysis.identifiability_converged import (
-    Criterion,
-    _converged,
-    canonical_correlations,
-    train_to_convergence,
-)
-from solo_plugins.analysis.identifiability_converged_study import ConvergedStudy, check_converged_study
+from solo_plugins.identifiability.converged_study import ConvergedStudy, check_converged_study
+from solo_plugins.identifiability.convergence import Criterion, _converged
+from solo_plugins.identifiability.measures import canonical_correlations
+from solo_plugins.identifiability.optimum import best_of_starts, compare, cross_polytope, describe, regular_simplex
+from solo_plugins.identifiability.optimum_study import batch_sizes, check_optimum_study
+from solo_plugins.identifiability.training import GroupSettings, Model, loss_function, train_group
 
 from .conftest import CONFIGS
 
@@ -65,7 +55,8 @@ def test_canonical_correlations_equal_a_covariance_reference():
 
 
 def test_a_rotation_of_z_has_every_correlation_one_and_their_squares_average_to_r2():
-    from solo_plugins.analysis.identifiability import r2_linear, sample_sphere
+    from solo_plugins.identifiability.data import sample_sphere
+    from solo_plugins.identifiability.measures import r2_linear
 
     g = torch.Generator().manual_seed(1)
     z = sample_sphere(20_000, 4, g, dtype=torch.float64)
@@ -162,12 +153,12 @@ def test_a_converged_run_equals_the_same_run_trained_alone_to_that_step(tiny_stu
 
 
 def test_the_report_counts_converged_runs_in_every_cell_and_draws_its_figures(tiny_study):
-    from solo_plugins.analysis.identifiability_converged_report import write_converged_report
+    from solo_plugins.identifiability.converged_report import write_converged_report
 
     text = write_converged_report(str(tiny_study), {})
     rows = _rows(tiny_study)
     k = sum(r["converged"] == "true" for r in rows.values() if r["method"] == "dcl" and r["hp"] == "default")
-    assert f"| dcl | " in text and f"({k}/2)" in text
+    assert "| dcl | " in text and f"({k}/2)" in text
     assert "at step 200" in text and "Hyperparameter sensitivity" in text and "dhel − infonce" in text
     for name in ("early_vs_converged.png", "convergence_curves.png", "curves.csv", "results.md"):
         assert (tiny_study / name).stat().st_size > 0

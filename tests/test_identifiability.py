@@ -12,21 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from solo_plugins.analysis import identifiability as ident
-from solo_plugins.analysis.identifiability import (
-    GroupSettings,
-    Model,
-    mix,
-    mixing_weights,
-    procrustes_error,
-    r2_linear,
-    sample_sphere,
-    sample_vmf,
-    train_group,
-    unmix,
-)
-from solo_plugins.analysis.identifiability_report import steps_to_reach
-from solo_plugins.analysis.identifiability_study import Study, check_study, selected
+from solo_plugins.identifiability import training as ident
+from solo_plugins.identifiability.data import mix, mixing_weights, sample_sphere, sample_vmf, unmix
+from solo_plugins.identifiability.measures import procrustes_error, r2_linear
+from solo_plugins.identifiability.report import steps_to_reach
+from solo_plugins.identifiability.study import Study, check_study, selected
+from solo_plugins.identifiability.training import GroupSettings, Model, train_group
 from solo_plugins.analysis.statistics import ranks, spearman, spearman_interval
 
 
@@ -258,7 +249,7 @@ def test_the_tiny_study_rows_resume_and_report(tmp_path):
     assert "main d4 b8: 1 runs" in started
     assert len(again) == len(rows)
     # The report: every section, intervals over 3 seeds, correlations.
-    from solo_plugins.analysis.identifiability_report import write_report
+    from solo_plugins.identifiability.report import write_report
 
     text = write_report(str(tmp_path / "s"), tiny_study(tmp_path / "s"))
     for heading in ("r2 at d = 4, equal steps, shipped defaults", "per-batch-size tuned", "The selection's picks",

@@ -16,7 +16,7 @@ def identifiability(cfg: DictConfig) -> str:
     settings.pop("hydra", None)
     progress = lambda line: print(line, flush=True)  # noqa: E731
     if settings.get("study") == "optimum":
-        from solo_plugins.analysis.finite_batch_optimum_study import run_optimum_study, write_optimum_report
+        from solo_plugins.identifiability.optimum_study import run_optimum_study, write_optimum_report
 
         if not cfg.get("report_only", False):
             run_optimum_study(settings, progress=progress)
@@ -24,13 +24,13 @@ def identifiability(cfg: DictConfig) -> str:
         print(f"wrote {settings['out_dir']}/results.csv, results.md and min_distance.png")
         return text
     if settings.get("study") == "converged":
-        from solo_plugins.analysis.identifiability_converged_report import write_converged_report
-        from solo_plugins.analysis.identifiability_converged_study import ConvergedStudy
+        from solo_plugins.identifiability.converged_report import write_converged_report
+        from solo_plugins.identifiability.converged_study import ConvergedStudy
 
         study, write = ConvergedStudy(settings, progress=progress), write_converged_report
     else:
-        from solo_plugins.analysis.identifiability_report import write_report
-        from solo_plugins.analysis.identifiability_study import Study
+        from solo_plugins.identifiability.report import write_report
+        from solo_plugins.identifiability.study import Study
 
         study, write = Study(settings, progress=progress), write_report
     if not cfg.get("report_only", False):

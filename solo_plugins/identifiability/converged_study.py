@@ -3,7 +3,7 @@
 A config (``configs/sweep/identifiability_converged.yaml``) lists settings (a stage name and
 a mixing depth), each with batch sizes, and per batch size the step floor and cap and the tuned
 loss settings. A group is one (setting, batch size, hyperparameter choice): its runs (methods x
-seeds) train together by :func:`~solo_plugins.analysis.identifiability_converged.train_to_convergence`,
+seeds) train together by :func:`~solo_plugins.identifiability.convergence.train_to_convergence`,
 which saves the group's state in ``groups/<group>.pt`` while it trains; each run's row lands
 in ``results.csv`` (and ``runs/<run>/row.json`` with its curve) when the run stops.
 """
@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Tuple
 
 from solo_plugins._version import __version__, source_commit
-from solo_plugins.analysis.identifiability import MEASUREMENTS, GroupSettings, Model, check_loss_spec
-from solo_plugins.analysis.identifiability_converged import Criterion, RunResult, train_to_convergence
-from solo_plugins.analysis.identifiability_study import KEY_FIELDS, Run, _round, _runs
 from solo_plugins.analysis.results import Table, write_json
+from solo_plugins.identifiability.convergence import Criterion, RunResult, train_to_convergence
+from solo_plugins.identifiability.measures import MEASUREMENTS
+from solo_plugins.identifiability.study import KEY_FIELDS, Run, rounded, runs_for
+from solo_plugins.identifiability.training import GroupSettings, Model, check_loss_spec
 
 AT_STOP = (*MEASUREMENTS, "min_canonical", "directions", "loss_gap")
 EARLY = ("r2", "procrustes", "alignment", "uniformity", "wasserstein", "effective_rank", "min_canonical",
@@ -127,11 +128,11 @@ class ConvergedStudy:
                 crit = Criterion(**{**criterion, "min_steps": int(batch["min_steps"]),
                                     "max_steps": int(batch["max_steps"])})
                 stage, cap = setting["stage"], int(batch["max_steps"])
-                runs = _runs(stage, "default", methods, {}, d, b, cap, seeds)
+                runs = runs_for(stage, "default", methods, {}, d, b, cap, seeds)
                 defaults.append(Group(f"{stage} b{b} defaults", tuple(runs), settings, crit))
                 changes = {m: [dict(v)] for m, v in (batch.get("tuned") or {}).items() if m in methods}
                 if changes:
-                    runs = _runs(stage, "tuned", {m: methods[m] for m in changes}, changes, d, b, cap, seeds)
+                    runs = runs_for(stage, "tuned", {m: methods[m] for m in changes}, changes, d, b, cap, seeds)
                     tuned.append(Group(f"{stage} b{b} tuned", tuple(runs), settings, crit))
         return defaults + tuned
 
@@ -185,9 +186,9 @@ class ConvergedStudy:
             "min_steps": c.min_steps, "loss": spec["loss"],
             "loss_kwargs": json.dumps({k: v for k, v in spec.items() if k != "loss"}, sort_keys=True),
             "mixing_layers": s.mixing_layers, "kappa": s.kappa, "hidden": "-".join(map(str, s.hidden)), "lr": s.lr,
-            **{m: _round(result.final.get(m)) for m in AT_STOP}, "directions": result.final["directions"],
-            "loss_oracle": _round(result.final.get("loss_oracle")),
-            **{f"{m}_early": _round(result.early.get(m)) for m in EARLY},
+            **{m: rounded(result.final.get(m)) for m in AT_STOP}, "directions": result.final["directions"],
+            "loss_oracle": rounded(result.final.get("loss_oracle")),
+            **{f"{m}_early": rounded(result.early.get(m)) for m in EARLY},
             "directions_early": result.early.get("directions", ""),
             "early_step": int(self.cfg.get("early_step", 1000)),
             "criterion": json.dumps({"check_every": c.check_every, "min_canonical": c.min_canonical,

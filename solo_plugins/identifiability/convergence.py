@@ -28,19 +28,16 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from solo_plugins.analysis.identifiability import (
+from solo_plugins.identifiability.data import HeldOut, generator_for, held_out, mixing_weights
+from solo_plugins.identifiability.measures import canonical_correlations, measure
+from solo_plugins.identifiability.training import (
     GroupSettings,
-    HeldOut,
     Model,
     StackedMLP,
-    _encode,
-    _generator,
-    _training_chunk,
+    encode,
     encoder_init,
-    held_out,
     loss_function,
-    measure,
-    mixing_weights,
+    training_chunk,
 )
 
 
@@ -64,14 +61,6 @@ class Criterion:
         if self.max_steps < self.min_steps or self.min_steps < self.window:
             raise ValueError(f"need window <= min_steps <= max_steps; got {self.window}, {self.min_steps}, "
                              f"{self.max_steps}")
-
-
-def canonical_correlations(h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """The canonical correlations between the columns of ``h`` (n, p) and ``z`` (n, q),
-    largest first (min(p, q) values in [0, 1]), in float64."""
-    qh, _ = torch.linalg.qr(h.double() - h.double().mean(0))
-    qz, _ = torch.linalg.qr(z.double() - z.double().mean(0))
-    return torch.linalg.svdvals(qh.T @ qz).clamp(0, 1)
 
 
 def _converged(curve: List[Dict], step: int, criterion: Criterion, d: int) -> bool:
@@ -104,7 +93,7 @@ def train_to_convergence(models: Sequence[Model], settings: GroupSettings, crite
                          checkpoint_seconds: float = 300.0, early_step: int = 1000,
                          skip: Callable[[Model], bool] = lambda m: False,
                          progress: Optional[Callable[[str], None]] = None) -> None:
-    """Trains ``models`` together (as :func:`~solo_plugins.analysis.identifiability.train_group`
+    """Trains ``models`` together (as :func:`~solo_plugins.identifiability.training.train_group`
     does) until each meets ``criterion`` or reaches ``criterion.max_steps``; ``on_result`` gets
     each run as it stops. With ``state_path`` the group's state is saved there (at most every
     ``checkpoint_seconds``, at a data-chunk boundary) and a run of the same models resumes from
@@ -127,11 +116,11 @@ class _Group:
         self.early_step, self.skip, self.progress = early_step, skip, progress
         d = settings.latent_dim
         self.seeds = sorted({m.seed for m in self.models})
-        self.weights = {s: mixing_weights(d, settings.mixing_layers, _generator(s, 0)) for s in self.seeds}
-        init = {s: encoder_init([d, *settings.hidden, d], _generator(s, 1)) for s in self.seeds}
+        self.weights = {s: mixing_weights(d, settings.mixing_layers, generator_for(s, 0)) for s in self.seeds}
+        init = {s: encoder_init([d, *settings.hidden, d], generator_for(s, 1)) for s in self.seeds}
         self.encoder = StackedMLP([init[m.seed] for m in self.models])
         self.optimizer = torch.optim.Adam(self.encoder.parameters(), lr=settings.lr)
-        self.data_gens = {s: _generator(s, 2) for s in self.seeds}
+        self.data_gens = {s: generator_for(s, 2) for s in self.seeds}
         self.heldouts = [held_out(s, d, settings.kappa, self.weights[s], settings.heldout) for s in self.seeds]
         self.x = [torch.stack([getattr(h, name) for h in self.heldouts]) for name in ("x_fit", "x", "x_pos")]
         self.active = list(range(len(self.models)))  # positions in self.models of the stacked rows
@@ -212,7 +201,7 @@ class _Group:
         s = self.settings
         index = torch.tensor([self._seed(k) for k in self.active])
         with torch.no_grad():
-            h_fit, h, h_pos = (_encode(self.encoder, x[:, :n], index) for x in self.x)
+            h_fit, h, h_pos = (encode(self.encoder, x[:, :n], index) for x in self.x)
         out = []
         for row, k in enumerate(self.active):
             data = self.heldouts[self._seed(k)]
@@ -274,7 +263,7 @@ class _Group:
                 if self.state_path and (time.time() - last_save >= self.checkpoint_seconds):
                     self.save()
                     last_save = time.time()
-                chunk = _training_chunk(self.seeds, self.data_gens, self.weights, s.data_chunk, b,
+                chunk = training_chunk(self.seeds, self.data_gens, self.weights, s.data_chunk, b,
                                         s.latent_dim, s.kappa)
             if self.step % c.check_every == 0 or self.step == self.early_step:
                 if not (resumed and self.curves[self.active[0]] and

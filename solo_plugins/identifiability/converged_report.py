@@ -9,12 +9,20 @@ import csv
 import json
 import os
 import statistics
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
-from solo_plugins.analysis.identifiability_converged_study import converged_table
-from solo_plugins.analysis.identifiability_report import _interval, _mean_std, _num, by_seed, methods_of, sizes_of
-from solo_plugins.analysis.plots import _pyplot
 from solo_plugins.analysis.statistics import spearman_interval
+from solo_plugins.identifiability.converged_study import converged_table
+from solo_plugins.identifiability.plots import plot_curves, plot_early_vs_converged
+from solo_plugins.identifiability.rows import (
+    by_seed,
+    converged_count,
+    interval_text,
+    mean_std_text,
+    methods_of,
+    number,
+    sizes_of,
+)
 
 PAIRS = (("dhel", "infonce"), ("dhel", "dcl"), ("kcl", "infonce"), ("kcl", "dcl"))
 UNIFORMITY_METRICS = ("uniformity", "wasserstein", "effective_rank")
@@ -22,11 +30,6 @@ UNIFORMITY_METRICS = ("uniformity", "wasserstein", "effective_rank")
 
 def _select(rows: List[Dict], stage: str, hp: str = "default") -> List[Dict]:
     return [r for r in rows if r["stage"] == stage and r["hp"] == hp]
-
-
-def _converged_count(rows: List[Dict], method: str, b: int) -> Tuple[int, int]:
-    sel = [r for r in rows if r["method"] == method and int(r["batch_size"]) == b]
-    return sum(r["converged"] == "true" for r in sel), len(sel)
 
 
 def value_table(rows: List[Dict], column: str, digits: int = 3, counts: bool = True) -> List[str]:
@@ -37,9 +40,9 @@ def value_table(rows: List[Dict], column: str, digits: int = 3, counts: bool = T
     for m in methods_of(rows):
         cells = []
         for b in sizes:
-            text = _mean_std(by_seed(rows, column, method=m, batch_size=b).values(), digits)
+            text = mean_std_text(by_seed(rows, column, method=m, batch_size=b).values(), digits)
             if counts and text != "—":
-                k, n = _converged_count(rows, m, b)
+                k, n = converged_count(rows, m, b)
                 text += f" ({k}/{n})"
             cells.append(text)
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
@@ -75,14 +78,14 @@ def side_by_side_table(rows: List[Dict], column: str, pairs: Sequence[Tuple[str,
         if m not in names or base not in names:
             continue
         for b in sizes_of(rows):
-            early = _interval(by_seed(rows, f"{column}_early", method=m, batch_size=b),
+            early = interval_text(by_seed(rows, f"{column}_early", method=m, batch_size=b),
                               by_seed(rows, f"{column}_early", method=base, batch_size=b), digits)
-            late = _interval(by_seed(rows, column, method=m, batch_size=b),
+            late = interval_text(by_seed(rows, column, method=m, batch_size=b),
                              by_seed(rows, column, method=base, batch_size=b), digits)
             if early == "—" or late == "—":
                 continue
-            km, nm = _converged_count(rows, m, b)
-            kb, nb = _converged_count(rows, base, b)
+            km, nm = converged_count(rows, m, b)
+            kb, nb = converged_count(rows, base, b)
             lines.append(f"| {m} − {base} | {b} | {early} | {late} | {km}/{nm}, {kb}/{nb} | "
                          f"{_reading(early, late)} |")
     return lines
@@ -117,7 +120,7 @@ def tuned_table(rows: List[Dict], column: str, digits: int = 3) -> List[str]:
                 cells.append("—")
                 continue
             default = by_seed(rows, column, stage=t[0]["stage"], hp="default", method=m, batch_size=b)
-            cells.append(f"{t[0]['variant']}: " + _interval(by_seed(t, column), default, digits))
+            cells.append(f"{t[0]['variant']}: " + interval_text(by_seed(t, column), default, digits))
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return lines
 
@@ -127,7 +130,7 @@ def correlation_lines(rows: List[Dict], target: str) -> List[str]:
     for metric in UNIFORMITY_METRICS:
         cells = []
         for suffix in ("_early", ""):
-            pairs = [(_num(r.get(metric + suffix)), _num(r.get(target + suffix))) for r in rows]
+            pairs = [(number(r.get(metric + suffix)), number(r.get(target + suffix))) for r in rows]
             pairs = [p for p in pairs if None not in p]
             if len(pairs) < 5:
                 cells.append("—")
@@ -208,65 +211,3 @@ def write_converged_report(out_dir: str, cfg: Dict) -> str:
         plot_early_vs_converged(main, out_dir)
         plot_curves([c for c in curves if c["stage"] == "converged" and c["hp"] == "default"], out_dir)
     return text
-
-
-def plot_early_vs_converged(rows: List[Dict], out_dir: str) -> str:
-    """R² and Procrustes against batch size per method: at the early step (dashed) and at
-    convergence or the cap (solid; hollow markers where not every run converged)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = {}
-    for ax, column in zip(axes, ("r2", "procrustes")):
-        for m in methods_of(rows):
-            sizes = [b for b in sizes_of(rows) if by_seed(rows, column, method=m, batch_size=b)]
-            late = [statistics.mean(by_seed(rows, column, method=m, batch_size=b).values()) for b in sizes]
-            early = [statistics.mean(by_seed(rows, f"{column}_early", method=m, batch_size=b).values() or [float("nan")])
-                     for b in sizes]
-            line, = ax.plot(sizes, late, marker="o", label=f"{m}", color=colors.get(m))
-            colors[m] = line.get_color()
-            ax.plot(sizes, early, linestyle="--", marker=".", color=colors[m], alpha=0.6)
-            partial = [(b, v) for b, v in zip(sizes, late) if _converged_count(rows, m, b)[0] < _converged_count(rows, m, b)[1]]
-            if partial:
-                ax.plot([p[0] for p in partial], [p[1] for p in partial], "o", markerfacecolor="white",
-                        markeredgecolor=colors[m], markersize=9)
-        ax.axvline(int(rows[0]["latent_dim"]) + 1, color="grey", linestyle=":", linewidth=1)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("batch size")
-        ax.set_ylabel({"r2": "linear R² of z", "procrustes": "Procrustes error"}[column])
-        ax.grid(alpha=0.3)
-    axes[0].set_title(f"solid: converged (hollow: not all runs); dashed: step {rows[0]['early_step']}", fontsize=9)
-    axes[1].set_title("dotted line: batch = d + 1", fontsize=9)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path = os.path.join(out_dir, "early_vs_converged.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_curves(curves: List[Dict], out_dir: str) -> Optional[str]:
-    """Mean R² over seeds along training, one panel per batch size (defaults); a run's curve
-    ends where it stopped, so later means are over the runs still training."""
-    if not curves:
-        return None
-    plt = _pyplot()
-    sizes = sorted({int(c["batch_size"]) for c in curves})
-    fig, axes = plt.subplots(1, len(sizes), figsize=(3.8 * len(sizes), 3.6), squeeze=False, sharey=True)
-    for ax, b in zip(axes[0], sizes):
-        for m in methods_of(curves):
-            points: Dict[int, List[float]] = {}
-            for c in curves:
-                if c["method"] == m and int(c["batch_size"]) == b:
-                    points.setdefault(int(c["step"]), []).append(float(c["r2"]))
-            steps = sorted(points)
-            ax.plot(steps, [statistics.mean(points[s]) for s in steps], label=m)
-        ax.set_title(f"b = {b}")
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("R² (mean over runs still training)")
-    axes[0][-1].legend(fontsize=8)
-    fig.tight_layout()
-    path = os.path.join(out_dir, "convergence_curves.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -2,94 +2,34 @@
 rank correlations with bootstrap intervals), curves.csv and the plots."""
 
 import csv
-import math
 import os
 import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from solo_plugins.analysis.identifiability_study import KEY_FIELDS, read_curves, selected, study_table
-from solo_plugins.analysis.statistics import paired_difference, spearman_interval
-
-ORDER = ("infonce", "dcl", "dclw", "dhel", "kcl", "kcl_imq")
-BASELINES = ("infonce", "dcl")
-CHALLENGERS = ("dhel", "kcl", "kcl_imq")
-UNIFORMITY_METRICS = ("uniformity", "wasserstein", "effective_rank")
-
-
-def _num(value) -> Optional[float]:
-    if value in (None, ""):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def methods_of(rows: List[Dict]) -> List[str]:
-    names = {r["method"] for r in rows}
-    return [m for m in ORDER if m in names] + sorted(names - set(ORDER))
-
-
-def by_seed(rows: List[Dict], column: str, **where) -> Dict[int, float]:
-    """{seed: value} of the rows matching ``where`` (field=value as strings)."""
-    out = {}
-    for r in rows:
-        if all(str(r.get(k)) == str(v) for k, v in where.items()):
-            value = _num(r.get(column))
-            if value is not None:
-                out[int(r["seed"])] = value
-    return out
-
-
-def stage_rows(rows: List[Dict], stage: str, choice: str = "default") -> List[Dict]:
-    """The rows of ``stage`` under one hyperparameter choice: ``default`` (the shipped
-    settings) or ``tuned`` (per method and batch size, the selection's pick, which is the
-    default row when the default won)."""
-    picks: Dict[Tuple[str, str, str], str] = {}  # one selection per (method, batch, d), not per row
-
-    def pick(r):
-        key = (r["method"], r["batch_size"], r["latent_dim"])
-        if key not in picks:
-            picks[key] = selected(rows, r["method"], int(r["batch_size"]), int(r["latent_dim"]))
-        return picks[key]
-
-    return [r for r in rows if r["stage"] == stage and r["hp"] != "ablation"
-            and r["variant"] == ("" if choice == "default" else pick(r))]
-
-
-def same_samples_rows(rows: List[Dict]) -> List[Dict]:
-    """The same-samples stage with the main stage's run that sees as many samples (defaults)."""
-    same = stage_rows(rows, "same_samples")
-    budget = {int(r["samples"]) for r in same}
-    return same + [r for r in stage_rows(rows, "main") if int(r["samples"]) in budget]
-
-
-def sizes_of(rows: List[Dict]) -> List[int]:
-    return sorted({int(r["batch_size"]) for r in rows})
-
-
-def _mean_std(values: Sequence[float], digits: int = 3) -> str:
-    values = list(values)
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
-def _interval(method: Dict[int, float], base: Dict[int, float], digits: int = 3) -> str:
-    d = paired_difference(method, base)
-    if d is None:
-        return "—"
-    if d.low is None:
-        return f"{d.mean:+.{digits}f} (n=1)"
-    mark = " *" if d.excludes_zero else ""
-    return f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}]{mark}"
+from solo_plugins.analysis.statistics import spearman_interval
+from solo_plugins.identifiability.plots import plot_all
+from solo_plugins.identifiability.rows import (
+    BASELINES,
+    CHALLENGERS,
+    UNIFORMITY_METRICS,
+    by_seed,
+    interval_text,
+    mean_std_text,
+    methods_of,
+    number,
+    same_samples_rows,
+    sizes_of,
+    stage_rows,
+    untrained,
+)
+from solo_plugins.identifiability.study import KEY_FIELDS, read_curves, selected, study_table
 
 
 def value_table(rows: List[Dict], column: str, digits: int = 3) -> List[str]:
     sizes = sizes_of(rows)
     lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for m in methods_of(rows):
-        cells = [_mean_std(by_seed(rows, column, method=m, batch_size=b).values(), digits) for b in sizes]
+        cells = [mean_std_text(by_seed(rows, column, method=m, batch_size=b).values(), digits) for b in sizes]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return lines
 
@@ -100,7 +40,7 @@ def difference_table(rows: List[Dict], column: str, pairs: Sequence[Tuple[str, s
     lines = ["| difference | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for m, base in pairs:
         if m in names and base in names:
-            cells = [_interval(by_seed(rows, column, method=m, batch_size=b), by_seed(rows, column, method=base, batch_size=b),
+            cells = [interval_text(by_seed(rows, column, method=m, batch_size=b), by_seed(rows, column, method=base, batch_size=b),
                                digits) for b in sizes]
             lines.append(f"| {m} − {base} | " + " | ".join(cells) + " |")
     return lines
@@ -125,7 +65,7 @@ def loss_gap_table(rows: List[Dict]) -> List[str]:
         cells = []
         for b in sizes:
             sel = [r for r in rows if r["method"] == m and int(r["batch_size"]) == b]
-            vals = [tuple(_num(r.get(c)) for c in ("loss_batch", "loss_large", "loss_oracle")) for r in sel]
+            vals = [tuple(number(r.get(c)) for c in ("loss_batch", "loss_large", "loss_oracle")) for r in sel]
             vals = [v for v in vals if None not in v]
             if not vals:
                 cells.append("—")
@@ -138,7 +78,7 @@ def loss_gap_table(rows: List[Dict]) -> List[str]:
 
 def curve_table(curves: List[Dict], stage: str, column: str = "r2") -> List[str]:
     """Mean ``column`` over seeds at each curve step, per method and batch size (defaults)."""
-    points = [c for c in curves if c["stage"] == stage and c["variant"] == "" and _num(c.get(column)) is not None]
+    points = [c for c in curves if c["stage"] == stage and c["variant"] == "" and number(c.get(column)) is not None]
     steps = sorted({int(c["step"]) for c in points})
     lines = ["| method | batch | " + " | ".join(f"step {s}" for s in steps) + " |", "|---|---|" + "---|" * len(steps)]
     for m in methods_of(points):
@@ -155,7 +95,7 @@ def steps_to_reach(curves: List[Dict], stage: str, fraction: float = 0.95) -> Di
     """{(method, batch): the first curve step whose mean R² reaches ``fraction`` of the final
     mean R²} for the default rows: how fast each loss gets near where it ends."""
     out = {}
-    points = [c for c in curves if c["stage"] == stage and c["variant"] == "" and _num(c.get("r2")) is not None]
+    points = [c for c in curves if c["stage"] == stage and c["variant"] == "" and number(c.get("r2")) is not None]
     for m in methods_of(points):
         for b in sorted({int(c["batch_size"]) for c in points if c["method"] == m}):
             means = {}
@@ -173,7 +113,7 @@ def correlations(rows: List[Dict], target: str = "r2") -> Dict[str, object]:
     across every finished run of the given rows."""
     out = {}
     for metric in UNIFORMITY_METRICS:
-        pairs = [(_num(r.get(metric)), _num(r.get(target))) for r in rows]
+        pairs = [(number(r.get(metric)), number(r.get(target))) for r in rows]
         pairs = [p for p in pairs if None not in p]
         if len(pairs) >= 3:
             out[metric] = spearman_interval([p[0] for p in pairs], [p[1] for p in pairs])
@@ -187,20 +127,10 @@ def ablation_table(rows: List[Dict]) -> List[str]:
     lines = ["| DHEL | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for variant in ablations:
         for column in ("r2", "procrustes"):
-            cells = [_interval(by_seed(main, column, variant=variant, batch_size=b), by_seed(main, column, variant="", batch_size=b))
+            cells = [interval_text(by_seed(main, column, variant=variant, batch_size=b), by_seed(main, column, variant="", batch_size=b))
                      for b in sizes]
             lines.append(f"| {column}: {variant} − default | " + " | ".join(cells) + " |")
     return lines
-
-
-def untrained(curves: List[Dict], latent_dim) -> Dict[str, List[float]]:
-    """Each measurement of the untrained encoders (curve step 0 of the main stage, one value per
-    seed): the reference a trained encoder has to beat."""
-    first = {}
-    for c in curves:
-        if c["stage"] == "main" and int(c["step"]) == 0 and str(c["latent_dim"]) == str(latent_dim):
-            first.setdefault(int(c["seed"]), c)
-    return {m: [float(c[m]) for c in first.values()] for m in ("r2", "procrustes", "effective_rank")} if first else {}
 
 
 def write_curves(curves: List[Dict], path: str) -> None:
@@ -217,7 +147,7 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
     main = [r for r in rows if r["stage"] == "main"]
     seeds = sorted({int(r["seed"]) for r in main})
     pairs = [(c, b) for c in CHALLENGERS for b in BASELINES]
-    total = sum(float(r["seconds"]) for r in rows if _num(r.get("seconds")) is not None)
+    total = sum(float(r["seconds"]) for r in rows if number(r.get("seconds")) is not None)
     diverged = [r for r in rows if str(r.get("diverged_step", "")) != ""]
     lines = [
         f"{len(rows)} runs, {total / 60:.0f} minutes of training and measurement in all. Main seeds: "
@@ -233,7 +163,7 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
     reference = untrained(curves, cfg.get("latent_dim", main[0]["latent_dim"] if main else ""))
     if reference:
         lines += ["", f"Reference: the untrained encoders (the same {len(reference['r2'])} seeds, before the first step) "
-                  f"give R² {_mean_std(reference['r2'])} and Procrustes {_mean_std(reference['procrustes'])}: "
+                  f"give R² {mean_std_text(reference['r2'])} and Procrustes {mean_std_text(reference['procrustes'])}: "
                   "a random MLP keeps much of z linearly; a loss has to beat this."]
     for choice in ("default", "tuned"):
         chosen = stage_rows(rows, "main", choice)
@@ -300,8 +230,6 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
 
 
 def write_report(out_dir: str, cfg: Optional[Dict] = None) -> str:
-    from solo_plugins.analysis.identifiability_plots import plot_all
-
     rows = study_table(out_dir).read()
     curves = read_curves(out_dir)
     write_curves(curves, os.path.join(out_dir, "curves.csv"))

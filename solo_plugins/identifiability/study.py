@@ -11,7 +11,7 @@ Stages (each row's ``stage``):
 - ``high_dim``: the defaults at a second latent dimension.
 
 Runs that share a latent dimension, a batch size and a number of steps are trained together
-(:func:`solo_plugins.analysis.identifiability.train_group`); a group is re-formed from the runs
+(:func:`solo_plugins.identifiability.training.train_group`); a group is re-formed from the runs
 without a row when the study is started again. Each run's row (with its convergence curve) is
 also kept in ``runs/<run>/row.json``.
 """
@@ -23,14 +23,9 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from solo_plugins._version import __version__, source_commit
-from solo_plugins.analysis.identifiability import (
-    MEASUREMENTS,
-    GroupSettings,
-    Model,
-    check_loss_spec,
-    train_group,
-)
 from solo_plugins.analysis.results import Table, write_json
+from solo_plugins.identifiability.measures import MEASUREMENTS
+from solo_plugins.identifiability.training import GroupSettings, Model, check_loss_spec, train_group
 
 KEY_FIELDS = ("stage", "method", "variant", "latent_dim", "batch_size", "steps", "seed")
 COLUMNS = [
@@ -119,7 +114,7 @@ def check_study(cfg: Dict) -> None:
         raise ValueError(f"eval_every must be a positive integer or null; got {cfg['eval_every']}")
 
 
-def _runs(stage, hp, methods: Dict, changes: Dict[str, List[Dict]], d, b, steps, seeds) -> List[Run]:
+def runs_for(stage, hp, methods: Dict, changes: Dict[str, List[Dict]], d, b, steps, seeds) -> List[Run]:
     out = []
     for name, default in methods.items():
         for change in changes.get(name, [{}]):
@@ -194,27 +189,27 @@ class Study:
             n = steps * int(same["samples_of_batch"])
             if n % b or n // b == steps:
                 continue  # the main stage's run, or not a whole number of steps
-            out.append((f"same_samples d{d} b{b}", lambda rows, b=b, n=n: _runs(
+            out.append((f"same_samples d{d} b{b}", lambda rows, b=b, n=n: runs_for(
                 "same_samples", "default", self.methods, {}, d, b, n // b, seeds)))
         high = c.get("high_dim") or {}
         for b in high.get("batch_sizes") or []:
-            out.append((f"high_dim d{high['latent_dim']} b{b}", lambda rows, b=b: _runs(
+            out.append((f"high_dim d{high['latent_dim']} b{b}", lambda rows, b=b: runs_for(
                 "high_dim", "default", self.methods, {}, int(high["latent_dim"]), b, steps, seeds)))
         return out
 
     def selection_runs(self, d, b, steps) -> List[Run]:
         changes = {m: [{}] + self.grid.get(m, []) for m in self.methods}
-        return _runs("selection", "grid", self.methods, changes, d, b, steps, self.selection_seeds)
+        return runs_for("selection", "grid", self.methods, changes, d, b, steps, self.selection_seeds)
 
     def main_runs(self, rows, d, b, steps, seeds) -> List[Run]:
-        runs = _runs("main", "default", self.methods, {}, d, b, steps, seeds)
+        runs = runs_for("main", "default", self.methods, {}, d, b, steps, seeds)
         for name, changes in self.ablation.items():
-            runs += _runs("main", "ablation", {name: self.methods[name]}, {name: changes}, d, b, steps, seeds)
+            runs += runs_for("main", "ablation", {name: self.methods[name]}, {name: changes}, d, b, steps, seeds)
         for name in self.grid:
             chosen = selected(rows, name, b, d)
             if chosen:
                 change = _change_of(chosen, self.grid[name])
-                runs += _runs("main", "tuned", {name: self.methods[name]}, {name: [change]}, d, b, steps, seeds)
+                runs += runs_for("main", "tuned", {name: self.methods[name]}, {name: [change]}, d, b, steps, seeds)
         return runs
 
     # ------------------------------------------------------------------------- running
@@ -250,8 +245,8 @@ class Study:
                 "samples": run.batch_size * run.steps, "loss": spec["loss"],
                 "loss_kwargs": json.dumps({k2: v for k2, v in spec.items() if k2 != "loss"}, sort_keys=True),
                 "kappa": settings.kappa, "hidden": "-".join(map(str, settings.hidden)), "lr": settings.lr,
-                **{m: _round(final.get(m)) for m in MEASUREMENTS},  # no loss_large in the selection
-                "loss_oracle": _round(result.oracle[k]) if result.oracle else "", "train_loss": _round(result.last_losses[k]),
+                **{m: rounded(final.get(m)) for m in MEASUREMENTS},  # no loss_large in the selection
+                "loss_oracle": rounded(result.oracle[k]) if result.oracle else "", "train_loss": rounded(result.last_losses[k]),
                 "diverged_step": "" if result.diverged_at[k] is None else result.diverged_at[k],
                 "seconds": round(result.seconds / len(runs), 2), "group_seconds": round(result.seconds, 1),
                 "group_runs": len(runs), "version": __version__, "commit": commit,
@@ -264,7 +259,7 @@ class Study:
         self.progress(f"  group of {len(runs)} runs in {result.seconds:.0f}s")
 
 
-def _round(value: Optional[float], digits: int = 6):
+def rounded(value: Optional[float], digits: int = 6):
     if value is None:
         return ""
     return float(f"{value:.{digits}g}")

@@ -1,4 +1,4 @@
-"""Latent recovery on the hypersphere, where the optimum is known (Zimmermann et al., ICML 2021,
+"""Training for the latent-recovery study: latent recovery on the hypersphere, where the optimum is known (Zimmermann et al., ICML 2021,
 "Contrastive Learning Inverts the Data-Generating Process"; brendel-group/cl-ica).
 
 Latents z are uniform on S^(d-1); a positive z' is drawn from a von Mises-Fisher distribution
@@ -26,7 +26,16 @@ import torch
 import torch.nn.functional as F
 
 from solo_plugins import losses
-from solo_plugins.metrics.representation import alignment, effective_rank, uniformity, wasserstein_uniformity
+from solo_plugins.identifiability.data import (
+    HeldOut,
+    generator_for,
+    held_out,
+    mix,
+    mixing_weights,
+    sample_sphere,
+    sample_vmf,
+)
+from solo_plugins.identifiability.measures import measure
 
 #: Loss settings a study may give, per loss; anything else is a configuration error.
 LOSS_KEYS = {
@@ -37,102 +46,27 @@ LOSS_KEYS = {
 }
 
 
-def _generator(seed: int, stream: int) -> torch.Generator:
-    """An independent generator per (seed, purpose): 0 mixing, 1 encoder init, 2 training
-    data, 3 held-out data."""
-    return torch.Generator().manual_seed(1_000_003 * int(seed) + 7919 * int(stream) + 17)
+def check_loss_spec(spec: Dict, where: str = "loss") -> None:
+    """A loss spec is ``{"loss": <name>, <its settings>}``; unknown names or keys are errors."""
+    name = spec.get("loss")
+    if name not in LOSS_KEYS:
+        raise ValueError(f"{where}: 'loss' must be one of {sorted(LOSS_KEYS)}; got {name!r}")
+    unknown = sorted(set(spec) - {"loss"} - set(LOSS_KEYS[name]))
+    if unknown:
+        raise ValueError(f"{where}: {name} takes {list(LOSS_KEYS[name])}; unknown {unknown}")
 
 
-# --------------------------------------------------------------------------- data process
-
-
-def sample_sphere(n: int, d: int, generator: torch.Generator, dtype=torch.float32) -> torch.Tensor:
-    """(n, d) points uniform on the unit sphere S^(d-1)."""
-    return F.normalize(torch.randn(n, d, generator=generator, dtype=torch.float64), dim=1).to(dtype)
-
-
-def sample_vmf(mu: torch.Tensor, kappa: float, generator: torch.Generator) -> torch.Tensor:
-    """One draw from the von Mises-Fisher distribution around each row of ``mu`` (unit rows,
-    (n, d), d >= 2) with concentration ``kappa`` > 0, by Wood's (1994) rejection sampler.
-
-    The cosine w = <mu, z'> is drawn from its marginal density ∝ exp(kappa·w)(1 - w²)^((d-3)/2)
-    by rejection from a Beta((d-1)/2, (d-1)/2) proposal (drawn as a ratio of chi-square
-    variables, so that the generator fixes every draw); the direction orthogonal to mu is
-    uniform.
-    """
-    if kappa <= 0:
-        raise ValueError(f"kappa must be > 0; got {kappa}")
-    n, d = mu.shape
-    if d < 2:
-        raise ValueError(f"the latent dimension must be >= 2; got {d}")
-    mu64 = mu.to(torch.float64)
-    m = d - 1
-    b = (-2 * kappa + math.sqrt(4 * kappa**2 + m**2)) / m
-    x0 = (1 - b) / (1 + b)
-    c = kappa * x0 + m * math.log(1 - x0**2)
-    w = torch.empty(n, dtype=torch.float64)
-    todo = torch.arange(n)
-    while todo.numel():
-        k = todo.numel()
-        chi_a = torch.randn(k, m, generator=generator, dtype=torch.float64).pow(2).sum(1)
-        chi_b = torch.randn(k, m, generator=generator, dtype=torch.float64).pow(2).sum(1)
-        beta = chi_a / (chi_a + chi_b)
-        u = torch.rand(k, generator=generator, dtype=torch.float64)
-        cand = (1 - (1 + b) * beta) / (1 - (1 - b) * beta)
-        accept = kappa * cand + m * torch.log(1 - x0 * cand) - c >= torch.log(u)
-        w[todo[accept]] = cand[accept]
-        todo = todo[~accept]
-    v = torch.randn(n, d, generator=generator, dtype=torch.float64)
-    v = F.normalize(v - (v * mu64).sum(1, keepdim=True) * mu64, dim=1)
-    z = w[:, None] * mu64 + torch.sqrt((1 - w**2).clamp_min(0))[:, None] * v
-    return z.to(mu.dtype)
-
-
-def mixing_weights(d: int, layers: int, generator: torch.Generator, pool: int = 10_000,
-                   ratio: float = 0.25) -> torch.Tensor:
-    """(layers, d, d) float64 weights of cl-ica's invertible MLP: uniform in [-1, 1], columns
-    scaled to unit norm, each kept only when its condition number is at most the ``ratio``
-    quantile of ``pool`` such matrices."""
-    def draw(k):
-        a = torch.rand(k, d, d, generator=generator, dtype=torch.float64) * 2 - 1
-        return a / a.norm(dim=1, keepdim=True)
-
-    threshold = torch.linalg.cond(draw(pool)).sort().values[int(pool * ratio)]
-    kept = []
-    while len(kept) < layers:
-        a = draw(64)
-        kept += list(a[torch.linalg.cond(a) <= threshold])
-    return torch.stack(kept[:layers])
-
-
-MIXING_SLOPE = 0.2
-
-
-def mix(z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """x = g(z): ``z`` (..., n, d), ``weights`` (..., layers, d, d) as from
-    :func:`mixing_weights` (a leading axis per seed); each layer is z Wᵀ, with leaky ReLU
-    between layers."""
-    x = z
-    layers = weights.shape[-3]
-    for i in range(layers):
-        x = x @ weights[..., i, :, :].transpose(-1, -2).to(x.dtype)
-        if i < layers - 1:
-            x = F.leaky_relu(x, MIXING_SLOPE)
-    return x
-
-
-def unmix(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """g⁻¹(x): the inverse of :func:`mix` (for tests: g is invertible)."""
-    z = x
-    layers = weights.shape[-3]
-    for i in reversed(range(layers)):
-        if i < layers - 1:
-            z = torch.where(z >= 0, z, z / MIXING_SLOPE)
-        z = z @ torch.linalg.inv(weights[..., i, :, :]).transpose(-1, -2).to(z.dtype)
-    return z
-
-
-# ------------------------------------------------------------------------------ encoders
+def loss_function(spec: Dict, chunk_size: Optional[int] = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The package's loss function for ``spec`` as f(z1, z2) -> scalar."""
+    check_loss_spec(spec)
+    kwargs = {k: v for k, v in spec.items() if k != "loss"}
+    fn = {
+        "infonce": losses.infonce_loss_func,
+        "dcl": losses.dcl_loss_func,
+        "dhel": losses.dhel_loss_func,
+        "kcl": losses.kcl_loss_func,
+    }[spec["loss"]]
+    return lambda z1, z2: fn(z1, z2, **kwargs, chunk_size=chunk_size)
 
 
 class StackedMLP(torch.nn.Module):
@@ -166,111 +100,6 @@ def encoder_init(sizes: Sequence[int], generator: torch.Generator) -> List[Tuple
         b = (torch.rand(fan_out, generator=generator) * 2 - 1) * bound
         layers.append((w, b))
     return layers
-
-
-# -------------------------------------------------------------------------------- losses
-
-
-def check_loss_spec(spec: Dict, where: str = "loss") -> None:
-    """A loss spec is ``{"loss": <name>, <its settings>}``; unknown names or keys are errors."""
-    name = spec.get("loss")
-    if name not in LOSS_KEYS:
-        raise ValueError(f"{where}: 'loss' must be one of {sorted(LOSS_KEYS)}; got {name!r}")
-    unknown = sorted(set(spec) - {"loss"} - set(LOSS_KEYS[name]))
-    if unknown:
-        raise ValueError(f"{where}: {name} takes {list(LOSS_KEYS[name])}; unknown {unknown}")
-
-
-def loss_function(spec: Dict, chunk_size: Optional[int] = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The package's loss function for ``spec`` as f(z1, z2) -> scalar."""
-    check_loss_spec(spec)
-    kwargs = {k: v for k, v in spec.items() if k != "loss"}
-    fn = {
-        "infonce": losses.infonce_loss_func,
-        "dcl": losses.dcl_loss_func,
-        "dhel": losses.dhel_loss_func,
-        "kcl": losses.kcl_loss_func,
-    }[spec["loss"]]
-    return lambda z1, z2: fn(z1, z2, **kwargs, chunk_size=chunk_size)
-
-
-# -------------------------------------------------------------------------- measurements
-
-
-def r2_linear(h_fit: torch.Tensor, z_fit: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> float:
-    """R² (averaged over the d latent coordinates, as scikit-learn's ``r2_score``) of the
-    least-squares affine map from ``h_fit`` to ``z_fit``, evaluated on (h, z)."""
-    design = torch.cat([h_fit.double(), h_fit.new_ones(h_fit.shape[0], 1, dtype=torch.float64)], 1)
-    coef = torch.linalg.solve(design.T @ design, design.T @ z_fit.double())  # normal equations, float64
-    pred = torch.cat([h.double(), h.new_ones(h.shape[0], 1, dtype=torch.float64)], 1) @ coef
-    z = z.double()
-    residual = (z - pred).pow(2).sum(0)
-    total = (z - z.mean(0)).pow(2).sum(0)
-    return float((1 - residual / total).mean())
-
-
-def procrustes_error(h_fit: torch.Tensor, z_fit: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> float:
-    """Mean squared distance ||h R - z||² on (h, z) of the orthogonal R that best maps
-    ``h_fit`` onto ``z_fit`` (all rows unit vectors: 0 is exact recovery up to a rotation or
-    reflection, about 2 is unrelated directions)."""
-    if h_fit.shape[1] != z_fit.shape[1]:
-        raise ValueError("the embedding and the latents must have the same dimension for Procrustes")
-    u, _, vh = torch.linalg.svd(h_fit.double().T @ z_fit.double())
-    rotation = u @ vh
-    return float((h.double() @ rotation - z.double()).pow(2).sum(1).mean())
-
-
-@dataclass
-class HeldOut:
-    """A seed's held-out sample: latents to fit the linear and orthogonal maps on, test latents
-    with positives, and their observations."""
-
-    z_fit: torch.Tensor
-    x_fit: torch.Tensor
-    z: torch.Tensor
-    z_pos: torch.Tensor
-    x: torch.Tensor
-    x_pos: torch.Tensor
-
-
-def held_out(seed: int, d: int, kappa: float, weights: torch.Tensor, n: int) -> HeldOut:
-    g = _generator(seed, 3)
-    z_fit = sample_sphere(n, d, g)
-    z = sample_sphere(n, d, g)
-    z_pos = sample_vmf(z, kappa, g)
-    return HeldOut(z_fit, mix(z_fit, weights), z, z_pos, mix(z, weights), mix(z_pos, weights))
-
-
-def measure(h_fit, h, h_pos, data: HeldOut, loss: Callable, batch_size: int, pairwise_points: int,
-            loss_batches: int) -> Dict[str, float]:
-    """Every measurement of one trained encoder on its seed's held-out sample. ``h_fit``,
-    ``h``, ``h_pos``: the encoder's outputs on ``x_fit``, ``x`` and ``x_pos``."""
-    u_fit, u, u_pos = (F.normalize(t.float(), dim=1) for t in (h_fit, h, h_pos))
-    finite = bool(torch.isfinite(u_fit).all() and torch.isfinite(u).all() and torch.isfinite(u_pos).all())
-    if not finite:
-        return {k: float("nan") for k in MEASUREMENTS if k != "loss_large"}
-    sub = slice(0, pairwise_points)
-    n_batches = min(loss_batches, u.shape[0] // batch_size)
-    with torch.no_grad():
-        batch_losses = [float(loss(h[i * batch_size:(i + 1) * batch_size], h_pos[i * batch_size:(i + 1) * batch_size]))
-                        for i in range(n_batches)]
-        out = {
-            "r2": r2_linear(u_fit, data.z_fit, u, data.z),
-            "procrustes": procrustes_error(u_fit, data.z_fit, u, data.z),
-            "alignment": float(alignment(u, u_pos)),
-            "uniformity": float(uniformity(u[sub])),
-            "wasserstein": float(wasserstein_uniformity(u[sub])),
-            "effective_rank": effective_rank(u),
-            "loss_batch": sum(batch_losses) / len(batch_losses),
-        }
-    return out
-
-
-MEASUREMENTS = ("r2", "procrustes", "alignment", "uniformity", "wasserstein", "effective_rank",
-                "loss_batch", "loss_large")
-
-
-# ------------------------------------------------------------------------------ training
 
 
 @dataclass(frozen=True)
@@ -317,7 +146,7 @@ class GroupResult:
     last_losses: List[float] = field(default_factory=list)
 
 
-def _training_chunk(seeds: Sequence[int], generators: Dict[int, torch.Generator], weights: Dict[int, torch.Tensor],
+def training_chunk(seeds: Sequence[int], generators: Dict[int, torch.Generator], weights: Dict[int, torch.Tensor],
                     steps: int, batch: int, d: int, kappa: float) -> torch.Tensor:
     """(seeds, steps, 2·batch, d) observations: each step's batch then its positives."""
     out = []
@@ -329,7 +158,7 @@ def _training_chunk(seeds: Sequence[int], generators: Dict[int, torch.Generator]
     return torch.stack(out)
 
 
-def _encode(encoder: StackedMLP, x: torch.Tensor, index: torch.Tensor, rows: int = 4096) -> torch.Tensor:
+def encode(encoder: StackedMLP, x: torch.Tensor, index: torch.Tensor, rows: int = 4096) -> torch.Tensor:
     """Encoder outputs (M, n, d) of each model on its seed's observations ``x[index]``."""
     parts = [encoder(x[index, i:i + rows]) for i in range(0, x.shape[1], rows)]
     return torch.cat(parts, 1)
@@ -352,15 +181,15 @@ def train_group(models: Sequence[Model], settings: GroupSettings,
 def _train_group(models, settings, progress, start) -> GroupResult:
     d, b = settings.latent_dim, settings.batch_size
     seeds = sorted({m.seed for m in models})
-    weights = {s: mixing_weights(d, settings.mixing_layers, _generator(s, 0)) for s in seeds}
+    weights = {s: mixing_weights(d, settings.mixing_layers, generator_for(s, 0)) for s in seeds}
     sizes = [d, *settings.hidden, d]
-    init = {s: encoder_init(sizes, _generator(s, 1)) for s in seeds}
+    init = {s: encoder_init(sizes, generator_for(s, 1)) for s in seeds}
     encoder = StackedMLP([init[m.seed] for m in models])
     optimizer = torch.optim.Adam(encoder.parameters(), lr=settings.lr)
     index = torch.tensor([seeds.index(m.seed) for m in models])
     fns = [loss_function(m.loss) for m in models]
     large = [loss_function(m.loss, chunk_size=settings.large_batch_chunk) for m in models]
-    data_gens = {s: _generator(s, 2) for s in seeds}
+    data_gens = {s: generator_for(s, 2) for s in seeds}
     heldouts = [held_out(s, d, settings.kappa, weights[s], settings.heldout) for s in seeds]
     x_fit = torch.stack([h.x_fit for h in heldouts])
     x_test = torch.stack([h.x for h in heldouts])
@@ -369,7 +198,7 @@ def _train_group(models, settings, progress, start) -> GroupResult:
     def evaluate(final: bool) -> List[Dict[str, float]]:
         n = settings.heldout if final else min(settings.curve_points, settings.heldout)
         with torch.no_grad():
-            h_fit, h, h_pos = (_encode(encoder, x[:, :n], index) for x in (x_fit, x_test, x_pos))
+            h_fit, h, h_pos = (encode(encoder, x[:, :n], index) for x in (x_fit, x_test, x_pos))
         out = []
         for k in range(len(models)):
             data = heldouts[index[k]]
@@ -392,7 +221,7 @@ def _train_group(models, settings, progress, start) -> GroupResult:
             for k, m in enumerate(evaluate(final=False)):
                 curves[k].append({"step": step, **m})
         if step % settings.data_chunk == 0:
-            chunk = _training_chunk(seeds, data_gens, weights, min(settings.data_chunk, settings.steps - step), b,
+            chunk = training_chunk(seeds, data_gens, weights, min(settings.data_chunk, settings.steps - step), b,
                                     d, settings.kappa)
         x = chunk[index, step % settings.data_chunk]  # (M, 2b, d)
         h = encoder(x)

@@ -12,10 +12,10 @@ import time
 from typing import Callable, Dict, List, Sequence
 
 from solo_plugins._version import __version__, source_commit
-from solo_plugins.analysis.finite_batch_optimum import best_of_starts, compare
-from solo_plugins.analysis.identifiability import check_loss_spec, loss_function
-from solo_plugins.analysis.plots import _pyplot
 from solo_plugins.analysis.results import Table
+from solo_plugins.identifiability.optimum import best_of_starts, compare
+from solo_plugins.identifiability.plots import plot_min_distance
+from solo_plugins.identifiability.training import check_loss_spec, loss_function
 
 KEY_FIELDS = ("setting", "latent_dim", "batch_size")
 COLUMNS = [
@@ -172,31 +172,3 @@ def write_optimum_report(out_dir: str, cfg: Dict) -> str:
     if rows:
         plot_min_distance(rows, settings, out_dir)
     return text
-
-
-def plot_min_distance(rows: List[Dict], settings: Sequence[str], out_dir: str) -> str:
-    """The optimum's minimum pairwise distance against M, one panel per d, a line per
-    setting; the simplex's and the cross-polytope's distances as grey marks."""
-    plt = _pyplot()
-    dims = sorted({int(r["latent_dim"]) for r in rows})
-    fig, axes = plt.subplots(1, len(dims), figsize=(3.6 * len(dims), 3.6), squeeze=False)
-    for ax, d in zip(axes[0], dims):
-        for name in settings:
-            mine = sorted((int(r["batch_size"]), float(r["min_distance"])) for r in rows
-                          if r["setting"] == name and int(r["latent_dim"]) == d)
-            if mine:
-                ax.plot([m for m, _ in mine], [v for _, v in mine], marker=".", label=name, alpha=0.8)
-        simplex = [(m, math.sqrt(2 + 2 / (m - 1))) for m in range(2, d + 2)]
-        ax.plot([m for m, _ in simplex], [v for _, v in simplex], "k_", markersize=12, label="simplex")
-        ax.plot([2 * d], [math.sqrt(2)], "kx", label="cross-polytope")
-        ax.axvline(d + 1, color="grey", linestyle=":", linewidth=1)
-        ax.set_title(f"d = {d}")
-        ax.set_xlabel("M (pairs)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("minimum distance between anchors")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    path = os.path.join(out_dir, "min_distance.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
