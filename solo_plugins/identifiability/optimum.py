@@ -62,36 +62,39 @@ class Optimum:
     stalled: int  # starts that ended with the gradient above the stall threshold
 
 
-def optimize(loss: Loss, m: int, d: int, seed: int, tolerance: float = 1e-9, max_iterations: int = 5000
-             ) -> Tuple[torch.Tensor, torch.Tensor, float, float, int]:
+def optimize(loss: Loss, m: int, d: int, seed: int, tolerance: float = 1e-9, max_iterations: int = 5000,
+             aligned: bool = False) -> Tuple[torch.Tensor, torch.Tensor, float, float, int]:
     """One start: L-BFGS (strong Wolfe) on (2, m, d) float64 vectors drawn from a standard
     normal with ``seed``; stops when the gradient's largest entry is below ``tolerance``.
+    With ``aligned`` the positives are the anchors themselves (one (m, d) set of vectors).
     Returns (z1, z2, loss, gradient's largest entry, iterations), the points normalized."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(2, m, d, generator=g, dtype=torch.float64).requires_grad_()
+    x = torch.randn(2, m, d, generator=g, dtype=torch.float64)
+    x = (x[:1] if aligned else x).clone().requires_grad_()
+    second = 0 if aligned else 1
     opt = torch.optim.LBFGS([x], lr=1, max_iter=max_iterations, tolerance_grad=tolerance, tolerance_change=0,
                             history_size=50, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        value = loss(x[0], x[1])
+        value = loss(x[0], x[second])
         value.backward()
         return value
 
     opt.step(closure)
     x.grad = None
-    value = loss(x[0], x[1])
+    value = loss(x[0], x[second])
     value.backward()
     iterations = opt.state[opt._params[0]].get("n_iter", 0)
     z = F.normalize(x.detach(), dim=2)
-    return z[0], z[1], float(value), float(x.grad.detach().abs().max()), int(iterations)
+    return z[0], z[second], float(value), float(x.grad.detach().abs().max()), int(iterations)
 
 
 def best_of_starts(loss: Loss, m: int, d: int, starts: int, tolerance: float = 1e-9,
-                   max_iterations: int = 5000, stall: float = 1e-6) -> Optimum:
+                   max_iterations: int = 5000, stall: float = 1e-6, aligned: bool = False) -> Optimum:
     """The best of ``starts`` runs of :func:`optimize`; a start whose gradient's largest entry
     is still above ``stall`` at its end counts as stalled."""
-    results = [optimize(loss, m, d, 1000 * m + 17 * d + s, tolerance, max_iterations) for s in range(starts)]
+    results = [optimize(loss, m, d, 1000 * m + 17 * d + s, tolerance, max_iterations, aligned) for s in range(starts)]
     best = min(results, key=lambda r: r[2])
     return Optimum(best[0], best[1], best[2], best[3], best[4], [r[2] for r in results],
                    sum(r[3] > stall for r in results))

@@ -9,15 +9,17 @@ import json
 import math
 import os
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from solo_plugins._version import __version__, source_commit
-from solo_plugins.analysis.results import Table
+from solo_plugins.analysis.results import Table, write_json
 from solo_plugins.identifiability.optimum import best_of_starts, compare
 from solo_plugins.identifiability.plots import plot_min_distance
 from solo_plugins.identifiability.training import check_loss_spec, loss_function
 
 KEY_FIELDS = ("setting", "latent_dim", "batch_size")
+#: Each row's optimum, beside its row.json: {"z1": [[...]], "z2": [[...]]}.
+CONFIGURATION = "configuration.json"
 COLUMNS = [
     *KEY_FIELDS,
     "loss",
@@ -27,6 +29,7 @@ COLUMNS = [
     "is_known",  # true | false | "" : the found optimum is the known configuration, aligned
     "loss_value",
     "known_loss",
+    "aligned_loss",  # the best loss with every positive on its anchor (z2 = z1), same starts
     "alignment",  # mean ||z1_i - z2_i||² at the optimum found
     "gram_values",  # the distinct off-diagonal inner products of the anchors (JSON)
     "min_distance",
@@ -94,6 +97,8 @@ def run_optimum_study(cfg: Dict, progress: Callable[[str], None] = print) -> Lis
                 loss = loss_function(spec)
                 start = time.time()
                 found = best_of_starts(loss, m, d, starts, tolerance, int(cfg["max_iterations"]), float(cfg["stall"]))
+                aligned = best_of_starts(loss, m, d, starts, tolerance, int(cfg["max_iterations"]), float(cfg["stall"]),
+                                         aligned=True)
                 c = compare(loss, found, m, d)
                 row = {
                     "setting": name, "latent_dim": d, "batch_size": m, "loss": spec["loss"],
@@ -101,61 +106,119 @@ def run_optimum_study(cfg: Dict, progress: Callable[[str], None] = print) -> Lis
                     "hp": hp, "known": c["known"], "is_known": "" if c["is_known"] is None else str(c["is_known"]).lower(),
                     "loss_value": f"{found.loss:.12g}",
                     "known_loss": "" if math.isnan(c["known_loss"]) else f"{c['known_loss']:.12g}",
+                    "aligned_loss": f"{aligned.loss:.12g}",
                     "alignment": f"{c['alignment']:.3g}", "gram_values": json.dumps([round(v, 4) for v in c["gram_values"]]),
                     "min_distance": f"{c['min_distance']:.6f}", "collapsed": str(c["collapsed"]).lower(),
                     "starts": starts, "starts_at_best": sum(v <= found.loss + 1e-7 for v in found.start_losses),
                     "stalled": found.stalled, "grad_max": f"{found.grad_norm:.3g}", "iterations": found.iterations,
                     "seconds": round(time.time() - start, 2), "version": __version__, "commit": commit,
                 }
-                table.add(row)
+                folder = os.path.join(out, "runs", f"{name}-d{d}-m{m}")
+                write_json(os.path.join(folder, CONFIGURATION), {"z1": found.z1.tolist(), "z2": found.z2.tolist()})
+                table.add(row, run_dir=folder)
             progress(f"  d={d} M={m}: {len(cfg['settings'])} settings")
     return table.read()
 
 
 # ------------------------------------------------------------------------------ report
 
+TOLERANCE = 1e-8  # losses closer than this are equal
 
-def _verdict(r: Dict) -> str:
+
+def cross_check(rows: List[Dict], cfg: Dict, out_dir: str) -> Dict[tuple, Dict]:
+    """For each row: the lowest value its loss takes at any configuration found at the same
+    (d, M) by any setting (as found, and with the positives put on their anchors), and which
+    setting's configuration gives it. A value below the row's own says its starts ended in a
+    local minimum."""
+    import torch
+
+    configs: Dict[tuple, Dict[str, tuple]] = {}
+    for r in rows:
+        path = os.path.join(out_dir, "runs", f"{r['setting']}-d{r['latent_dim']}-m{r['batch_size']}", CONFIGURATION)
+        try:
+            with open(path) as f:
+                z = json.load(f)
+        except (OSError, ValueError):
+            continue
+        z1, z2 = (torch.tensor(z[k], dtype=torch.float64) for k in ("z1", "z2"))
+        configs.setdefault((r["latent_dim"], r["batch_size"]), {})[r["setting"]] = (z1, z2)
+    out = {}
+    for r in rows:
+        spec = {k: v for k, v in dict(cfg["settings"].get(r["setting"], {})).items() if k != "hp"}
+        if not spec:
+            continue
+        loss = loss_function(spec)
+        best, source = float(r["loss_value"]), r["setting"]
+        with torch.no_grad():
+            for other, (z1, z2) in configs.get((r["latent_dim"], r["batch_size"]), {}).items():
+                for candidate, label in ((z1, z2), other), ((z1, z1), f"{other}, aligned"):
+                    value = float(loss(*candidate))
+                    if value < best - TOLERANCE:
+                        best, source = value, label
+        out[(r["setting"], r["latent_dim"], r["batch_size"])] = {"best": best, "from": source}
+    return out
+
+
+def _gram(r: Dict) -> str:
+    values = json.loads(r["gram_values"])
+    return ", ".join(f"{v:+.3f}" for v in values[:4]) + (" ..." if len(values) > 4 else "")
+
+
+def verdict(r: Dict, check: Optional[Dict] = None) -> str:
+    """What the optimum found is, in words: the known configuration; the known one up to a
+    saturated (flat) loss; a local minimum that another configuration beats; not aligned, and
+    by how much splitting the positives beats keeping them aligned; or the configuration."""
+    loss, aligned_loss = float(r["loss_value"]), float(r["aligned_loss"] or "nan")
+    alignment = float(r["alignment"])
+    if check and check["best"] < loss - TOLERANCE:
+        return f"local minimum: {check['from']}'s configuration is {loss - check['best']:.2g} lower"
     if r["is_known"] == "true":
         return r["known"]
-    values = json.loads(r["gram_values"])
-    aligned = float(r["alignment"]) <= 1e-6
-    text = ("aligned" if aligned else f"NOT aligned ({float(r['alignment']):.2g})") + ", " + \
-        ", ".join(f"{v:+.3f}" for v in values[:4]) + (" ..." if len(values) > 4 else "")
-    if r["collapsed"] == "true":
-        text += ", COLLAPSED"
+    if r["known"] and abs(loss - float(r["known_loss"])) <= TOLERANCE:
+        return f"{r['known']} up to saturation (alignment {alignment:.1g}, loss within {TOLERANCE:g})"
+    text = "aligned" if alignment <= 1e-6 else f"**not aligned** ({alignment:.2g}; {aligned_loss - loss:.2g} below aligned)"
+    text += ": " + _gram(r) + (", **collapsed**" if r["collapsed"] == "true" else "")
     if r["known"]:
-        text = f"**not the {r['known']}**: " + text
+        text = f"**not the {r['known']}** ({loss - float(r['known_loss']):+.2g}): " + text
     return text
 
 
 def write_optimum_report(out_dir: str, cfg: Dict) -> str:
     table = Table(os.path.join(out_dir, "results.csv"), COLUMNS, KEY_FIELDS, runs_dir=os.path.join(out_dir, "runs"))
     rows = table.read()
+    checks = cross_check(rows, cfg, out_dir)
     settings = list(cfg["settings"])
     lines = ["# The finite-batch optimum of each loss", "",
              f"M positive pairs on S^(d-1), optimized directly in float64 (L-BFGS, {cfg['starts']} random starts, "
              f"gradient tolerance {cfg['tolerance']}, a start stalled if its gradient ends above {cfg['stall']}); "
-             "the best start is reported. "
-             "`simplex` / `cross-polytope`: the optimum found is that configuration with aligned positives "
-             "and its loss is not above it; otherwise the anchors' distinct off-diagonal inner products.", "",
+             "the best start is reported, and the same starts are run with every positive on its anchor "
+             "(aligned). Every loss is also evaluated at the configurations all the other settings found at the "
+             "same (d, M): where one of them is lower, the row is a **local minimum**, not the optimum.", "",
+             "Cells: `simplex` / `cross-polytope`: that configuration, aligned, at its loss; "
+             "`up to saturation`: its loss, but the optimizer stopped on a flat loss before the positives met; "
+             "otherwise the anchors' distinct off-diagonal inner products, and for a configuration that is not "
+             "aligned how far it is below the best aligned one.", "",
              "## Summary", "",
-             "| setting | loss settings | M <= d + 1: simplex | M = 2d: cross-polytope | M > d + 1 elsewhere: aligned | "
-             "collapsed | starts at the best (mean) | stalled starts |", "|---|---|---|---|---|---|---|---|"]
+             "| setting | loss settings | M <= d + 1: simplex | M = 2d: cross-polytope | elsewhere: aligned | "
+             "not aligned and below aligned | local minima | collapsed | starts at the best (mean) | stalled |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name in settings:
         mine = [r for r in rows if r["setting"] == name]
         if not mine:
             continue
+        verdicts = {id(r): verdict(r, checks.get((name, r["latent_dim"], r["batch_size"]))) for r in mine}
         simplex = [r for r in mine if r["known"] == "simplex"]
         cross = [r for r in mine if r["known"] == "cross-polytope"]
         other = [r for r in mine if not r["known"]]
+        split = [r for r in mine if float(r["alignment"]) > 1e-6 and float(r["aligned_loss"] or "nan") > float(
+            r["loss_value"]) + TOLERANCE and not verdicts[id(r)].startswith("local")]
         at_best = sum(int(r["starts_at_best"]) for r in mine) / len(mine)
         lines.append(
-            f"| {name} | `{mine[0]['loss_kwargs']}` | {sum(r['is_known'] == 'true' for r in simplex)}/{len(simplex)} | "
-            f"{sum(r['is_known'] == 'true' for r in cross)}/{len(cross)} | "
-            f"{sum(float(r['alignment']) <= 1e-6 for r in other)}/{len(other)} | "
-            f"{sum(r['collapsed'] == 'true' for r in mine)} | {at_best:.1f} of {mine[0]['starts']} | "
-            f"{sum(int(r['stalled']) for r in mine)} |")
+            f"| {name} | `{mine[0]['loss_kwargs']}` | {sum(verdicts[id(r)].startswith('simplex') for r in simplex)}"
+            f"/{len(simplex)} | {sum(verdicts[id(r)].startswith('cross') for r in cross)}/{len(cross)} | "
+            f"{sum(float(r['alignment']) <= 1e-6 for r in other)}/{len(other)} | {len(split)} | "
+            f"{sum(v.startswith('local') for v in verdicts.values())} | {sum(r['collapsed'] == 'true' for r in mine)} | "
+            f"{at_best:.1f} of {mine[0]['starts']} | {sum(int(r['stalled']) for r in mine)} |")
     dims = sorted({int(r["latent_dim"]) for r in rows})
     for d in dims:
         lines += ["", f"## d = {d}", "", "| M | " + " | ".join(settings) + " |", "|---" * (len(settings) + 1) + "|"]
@@ -164,7 +227,8 @@ def write_optimum_report(out_dir: str, cfg: Dict) -> str:
             for name in settings:
                 r = next((r for r in rows if r["setting"] == name and int(r["latent_dim"]) == d
                           and int(r["batch_size"]) == m), None)
-                cells.append("" if r is None else f"{_verdict(r)}; min dist {float(r['min_distance']):.3f}")
+                cells.append("" if r is None else f"{verdict(r, checks.get((name, r['latent_dim'], r['batch_size'])))}; "
+                             f"min dist {float(r['min_distance']):.3f}")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     with open(os.path.join(out_dir, "results.md"), "w") as f:
