@@ -54,6 +54,8 @@ setup(
     cmdclass={"build_py": build_py_with_configs},
     entry_points={
         "console_scripts": [
+            "solo-plugins=solo_plugins.cli:main",
+            # aliases of the subcommands (solo-plugins <subcommand>), kept for existing scripts
             "solo-plugins-pretrain=solo_plugins.commands.pretrain:main",
             "solo-plugins-linear=solo_plugins.commands.linear:main",
             "solo-plugins-knn=solo_plugins.commands.knn:main",

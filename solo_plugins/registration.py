@@ -27,8 +27,11 @@ def _add(registry: Dict, entries: Dict, what: str) -> None:
 
 def register() -> None:
     """Registers "infonce", "dcl", "dclw", "dhel", "kcl" and the "small_cnn" backbone. Idempotent."""
-    from solo.methods import METHODS as SOLO_METHODS
-    from solo.methods.base import BaseMethod
+    from solo_plugins.console import quiet_imports
+
+    with quiet_imports():
+        from solo.methods import METHODS as SOLO_METHODS
+        from solo.methods.base import BaseMethod
 
     from solo_plugins.backbones import BACKBONES
     from solo_plugins.methods import METHODS

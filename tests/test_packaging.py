@@ -108,11 +108,25 @@ def test_wheel_ships_the_configs_and_runs_from_an_empty_directory(tmp_path):
         cwd=empty, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert glob.glob(str(tmp_path / "trained" / "dhel" / "*" / "*.ckpt"))
+    env.pop("PYTHONWARNINGS")  # the console as a user sees it
     run = subprocess.run(
-        [str(bin_dir / "solo-plugins-demo"), "methods=[infonce]", "batch_sizes=[32]", "reference_rows=false",
+        [str(bin_dir / "solo-plugins"), "demo", "methods=[infonce]", "batch_sizes=[32]", "reference_rows=false",
          "linear_eval=false", "loss_vs_batch_size=false", "metrics_samples=64", f"out_dir={tmp_path}/demo",
          f"data_root={tmp_path}/demo-data", "pretrain_overrides=['max_epochs=1','+limit_train_batches=2','+limit_val_batches=0']"],
         cwd=empty, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "| infonce |" in run.stdout and (tmp_path / "demo" / "results.csv").exists()
     assert os.listdir(empty) == []
+    # A quiet console: a line per run and the tables, no warning; the run's output in its log.
+    printed = run.stdout + run.stderr
+    assert "warn" not in printed.lower() and "Epoch 0" not in printed, printed
+    assert len(printed.splitlines()) <= 30, printed
+    log = (tmp_path / "demo" / "runs" / "infonce-b32-s0" / "log.txt").read_text()
+    assert "Epoch 0" in log and "Trainable params" in log
+    help_text = subprocess.run([str(bin_dir / "solo-plugins"), "--help"], capture_output=True, text=True, timeout=300,
+                               env=env, check=True).stdout
+    for name in ("demo", "sweep", "pretrain", "linear", "knn", "metrics", "export", "identifiability", "run"):
+        assert f"\n  {name} " in help_text, name
+    version = subprocess.run([str(bin_dir / "solo-plugins"), "--version"], capture_output=True, text=True,
+                             timeout=300, env=env, check=True)
+    assert version.stdout.startswith("solo-plugins ") and version.stderr == ""

@@ -219,6 +219,18 @@ def test_two_process_cpu_ddp_fit(method, chunks, digits_root, tmp_path):
     assert torch.load(ckpts[0], weights_only=False)["global_step"] == 2
 
 
+def test_two_process_cpu_ddp_fit_through_the_solo_plugins_command(digits_root, tmp_path):
+    """``solo-plugins pretrain``: Lightning starts rank 1 by re-running the program, which must
+    run the same subcommand (with the plugin registered) there too."""
+    command = os.path.join(os.path.dirname(sys.executable), "solo-plugins")
+    if not os.path.exists(command):
+        pytest.skip(f"{command} is not installed (pip install -e .)")
+    _run([command, "pretrain", "--config-path", os.path.join(CONFIGS, "pretrain", "digits"), "--config-name",
+          "dhel.yaml", "devices=[0,1]", "strategy=ddp", *digits_overrides(digits_root, tmp_path, QUICK)], tmp_path)
+    (ckpt,) = glob.glob(str(tmp_path / "trained_models" / "dhel" / "*" / "*.ckpt"))
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 2
+
+
 def test_wandb_offline_run(digits_root, tmp_path):
     overrides = digits_overrides(digits_root, tmp_path, QUICK + ["wandb=offline"])
     _run([sys.executable, "-m", "solo_plugins.commands.pretrain", "--config-path",

@@ -160,3 +160,20 @@ def results_markdown(rows: List[Dict], baseline: str = "infonce", shipped: Optio
     if any(r.get("variant") for r in rows):
         lines += ["", "### Hyperparameter sensitivity (probe_acc1)", ""] + variant_table(rows, shipped=shipped)
     return "\n".join(lines) + "\n"
+
+
+def console_summary(rows: List[Dict], baseline: str = "infonce") -> str:
+    """The tables a command prints: each probe's accuracies and, with several seeds, the paired
+    differences of the converged probe (results.md has everything)."""
+    seeds = sorted({int(r["seed"]) for r in rows})
+    lines = [f"Top-1 % on the validation set, mean ± std over seeds {', '.join(map(str, seeds))}; "
+             "random-init = the same network untrained, pixels = the raw images."]
+    if len(seeds) < 2:
+        lines += ["One seed: no claim can be made; run seeds=[0,1,2] before reading a difference."]
+    for column, title in PROBES.items():
+        if any(_num(r.get(column)) is not None for r in rows):
+            lines += ["", f"{column}: {title.split(' (')[0]}", ""] + accuracy_table(rows, column)
+    if len(seeds) > 1 and any(r["method"] == baseline for r in rows):
+        lines += ["", f"probe_acc1, paired difference to {baseline} [95% interval], * excludes 0:", ""]
+        lines += difference_table(rows, "probe_acc1", baseline)
+    return "\n".join(lines) + "\n"

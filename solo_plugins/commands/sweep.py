@@ -27,9 +27,10 @@ from solo_plugins.analysis.plots import (
     plot_loss_vs_batch_size,
     plot_metrics,
 )
-from solo_plugins.analysis.report import results_markdown
+from solo_plugins.analysis.report import console_summary, results_markdown
 from solo_plugins.analysis.results import add_row, read_rows, row_key
 from solo_plugins.commands._hydra import compose, run_hydra
+from solo_plugins.console import quiet_run_warnings, run_log
 from solo_plugins.device import config_device
 
 
@@ -293,6 +294,7 @@ def _summary(row: Dict) -> str:
 
 def sweep(cfg: DictConfig) -> str:
     source_commit()  # the code this process runs: read before anything can change the tree
+    quiet_run_warnings()
     config_device(cfg)  # a bad value fails here, before any run
     os.makedirs(cfg.out_dir, exist_ok=True)
     results = os.path.join(cfg.out_dir, "results.csv")
@@ -304,20 +306,24 @@ def sweep(cfg: DictConfig) -> str:
         redo_linear(cfg, results, {r.key for r in runs})
     redo_probes(cfg, results, {r.key for r in runs})
     started = time.time()
+    verbose = bool(cfg.get("verbose", False))
     for k, run in enumerate(todo, 1):
         n = len(runs) - len(todo) + k
-        print(f"[{n}/{len(runs)}] {run.run_id} ...", flush=True)
         t0 = time.time()
-        row = run_reference(cfg, run) if run.batch_size == "" else run_method(cfg, run)
+        log = os.path.join(run_dir(cfg.out_dir, run), "log.txt")
+        with run_log(log, echo=verbose):
+            row = run_reference(cfg, run) if run.batch_size == "" else run_method(cfg, run)
         add_row(results, row, run_dir(cfg.out_dir, run))
         spent = time.time() - started
         print(f"[{n}/{len(runs)}] {run.run_id}: {_summary(row)} in {time.time() - t0:.0f}s; "
-              f"elapsed {spent:.0f}s, about {spent / k * (len(todo) - k):.0f}s left", flush=True)
+              f"about {spent / k * (len(todo) - k) / 60:.0f} min left", flush=True)
     keys = {r.key for r in runs}
     rows = [r for r in read_rows(results) if row_key(r) in keys]
     table = report(rows, cfg.out_dir, cfg.get("loss_vs_batch_size", True), shipped_settings(cfg))
-    print(table)
-    print(f"wrote {cfg.out_dir}/results.csv, results.md and PNG plots")
+    print("\n" + console_summary(rows))
+    figures = sorted(f for f in os.listdir(cfg.out_dir) if f.endswith(".png"))
+    print(f"Everything (paired differences, metrics): {cfg.out_dir}/results.md and results.csv; "
+          f"figures: {', '.join(figures)}; each run's full log: {cfg.out_dir}/runs/<run>/log.txt")
     return table
 
 
