@@ -139,9 +139,10 @@ def hyperparameter_curves(rows: List[Dict], column: str = "probe_acc1", shipped:
     return curves
 
 
-def results_markdown(rows: List[Dict], baseline: str = "infonce", shipped: Optional[Dict] = None) -> str:
+def results_markdown(rows: List[Dict], baseline: str = "infonce", shipped: Optional[Dict] = None,
+                     title: str = "Results") -> str:
     seeds = sorted({int(r["seed"]) for r in rows})
-    lines = [f"Seeds: {', '.join(map(str, seeds))}. Accuracies are top-1 (%) on the validation set, "
+    lines = [f"# {title}", "", f"Seeds: {', '.join(map(str, seeds))}. Accuracies are top-1 (%) on the validation set, "
              "mean ± std over seeds. Reference rows: `random-init` (the same network, untrained) and "
              "`pixels` (the evaluation images, flattened), with the same probes."]
     if len(seeds) < 2:
@@ -150,15 +151,15 @@ def results_markdown(rows: List[Dict], baseline: str = "infonce", shipped: Optio
     for column, title in PROBES.items():
         if not any(_num(r.get(column)) is not None for r in rows):
             continue
-        lines += ["", f"### {column}: {title}", ""] + accuracy_table(rows, column)
+        lines += ["", f"## {column}: {title}", ""] + accuracy_table(rows, column)
         if any(r["method"] == baseline for r in rows):
             lines += ["", f"Paired difference to `{baseline}` (same seed), mean and 95% Student-t interval "
                       "over seeds; * marks an interval that excludes 0:", ""]
             lines += difference_table(rows, column, baseline)
-    lines += ["", "### Representation metrics (validation images; z = projections, feats = backbone)", ""]
+    lines += ["", "## Representation metrics (validation images; z = projections, feats = backbone)", ""]
     lines += metrics_table(rows)
     if any(r.get("variant") for r in rows):
-        lines += ["", "### Hyperparameter sensitivity (probe_acc1)", ""] + variant_table(rows, shipped=shipped)
+        lines += ["", "## Hyperparameter sensitivity (probe_acc1)", ""] + variant_table(rows, shipped=shipped)
     return "\n".join(lines) + "\n"
 
 

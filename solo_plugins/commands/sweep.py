@@ -274,8 +274,9 @@ def shipped_settings(cfg: DictConfig) -> Dict:
             for m, settings in (cfg.get("variants") or {}).items() for key in settings}
 
 
-def report(rows: List[Dict], out_dir: str, loss_vs_batch_size: bool = True, shipped: Optional[Dict] = None) -> str:
-    table = results_markdown(rows, shipped=shipped)
+def report(rows: List[Dict], out_dir: str, loss_vs_batch_size: bool = True, shipped: Optional[Dict] = None,
+           title: str = "Results") -> str:
+    table = results_markdown(rows, shipped=shipped, title=title)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(table)
     plot_accuracy_vs_batch_size(rows, out_dir)
@@ -319,7 +320,8 @@ def sweep(cfg: DictConfig) -> str:
               f"about {spent / k * (len(todo) - k) / 60:.0f} min left", flush=True)
     keys = {r.key for r in runs}
     rows = [r for r in read_rows(results) if row_key(r) in keys]
-    table = report(rows, cfg.out_dir, cfg.get("loss_vs_batch_size", True), shipped_settings(cfg))
+    table = report(rows, cfg.out_dir, cfg.get("loss_vs_batch_size", True), shipped_settings(cfg),
+                   title=f"Results of the {cfg.dataset} sweep")
     print("\n" + console_summary(rows))
     figures = sorted(f for f in os.listdir(cfg.out_dir) if f.endswith(".png"))
     print(f"Everything (paired differences, metrics): {cfg.out_dir}/results.md and results.csv; "

@@ -150,6 +150,8 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
     total = sum(float(r["seconds"]) for r in rows if number(r.get("seconds")) is not None)
     diverged = [r for r in rows if str(r.get("diverged_step", "")) != ""]
     lines = [
+        "# Latent recovery, every table of the study",
+        "",
         f"{len(rows)} runs, {total / 60:.0f} minutes of training and measurement in all. Main seeds: "
         f"{', '.join(map(str, seeds))}. Values are mean ± std over seeds; differences are paired by seed "
         "(same mixing, initial weights and data) with a 95% Student-t interval, * where it excludes 0. "
@@ -171,32 +173,32 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
             continue
         label = "shipped defaults" if choice == "default" else "per-batch-size tuned hyperparameters"
         for column, digits in (("r2", 3), ("procrustes", 3)):
-            lines += ["", f"### {column} at d = {chosen[0]['latent_dim']}, equal steps, {label}", ""]
+            lines += ["", f"## {column} at d = {chosen[0]['latent_dim']}, equal steps, {label}", ""]
             lines += value_table(chosen, column, digits)
             lines += ["", "Paired differences:", ""] + difference_table(chosen, column, pairs, digits)
     if any(r["stage"] == "selection" for r in rows):
-        lines += ["", "### The selection's picks (best mean R² on the selection seeds; default on ties)", ""]
+        lines += ["", "## The selection's picks (best mean R² on the selection seeds; default on ties)", ""]
         lines += selection_table(rows)
     same = same_samples_rows(rows)
     if stage_rows(rows, "same_samples"):
-        lines += ["", "### r2 at equal samples seen (defaults)", ""] + value_table(same, "r2")
+        lines += ["", "## r2 at equal samples seen (defaults)", ""] + value_table(same, "r2")
         lines += ["", "Paired differences:", ""] + difference_table(same, "r2", pairs)
     high = stage_rows(rows, "high_dim")
     if high:
-        lines += ["", f"### d = {high[0]['latent_dim']} (defaults): r2 and Procrustes", ""] + value_table(high, "r2")
+        lines += ["", f"## d = {high[0]['latent_dim']} (defaults): r2 and Procrustes", ""] + value_table(high, "r2")
         lines += [""] + value_table(high, "procrustes")
         lines += ["", "Paired differences (r2):", ""] + difference_table(high, "r2", pairs)
         lines += ["", "Paired differences (Procrustes):", ""] + difference_table(high, "procrustes", pairs)
     if any(r["hp"] == "ablation" for r in rows):
-        lines += ["", "### DHEL's decoupling: include_augs=false against the default (true), paired", ""]
+        lines += ["", "## DHEL's decoupling: include_augs=false against the default (true), paired", ""]
         lines += ablation_table(rows)
     defaults = stage_rows(rows, "main")
     if defaults:
-        lines += ["", "### Loss at the end: training batch size / large batch "
+        lines += ["", "## Loss at the end: training batch size / large batch "
                   f"({cfg.get('large_batch', 'large')} pairs) / the true latents on the large batch (defaults)", ""]
         lines += loss_gap_table(defaults)
     if curves:
-        lines += ["", "### Convergence: mean R² over seeds along training (defaults, equal steps)", ""]
+        lines += ["", "## Convergence: mean R² over seeds along training (defaults, equal steps)", ""]
         lines += curve_table(curves, "main")
         reach = steps_to_reach(curves, "main")
         sizes = sorted({b for _, b in reach})
@@ -210,7 +212,7 @@ def results_markdown(rows: List[Dict], curves: List[Dict], cfg: Optional[Dict] =
         corr = correlations(d10, target)
         if not corr:
             continue
-        lines += ["", f"### Which uniformity metric tracks identifiability: Spearman's rho with {target} across "
+        lines += ["", f"## Which uniformity metric tracks identifiability: Spearman's rho with {target} across "
                   f"all {corr[next(iter(corr))].n} runs at d = {d10[0]['latent_dim']} (bootstrap 95% interval)", "",
                   "| metric | rho | 95% interval |", "|---|---|---|"]
         for metric, c in corr.items():

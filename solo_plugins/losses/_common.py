@@ -16,6 +16,14 @@ class LossTerms(NamedTuple):
     ``alignment`` pulls positive pairs together; ``uniformity`` spreads the batch (the
     log-sum-exp denominator of the InfoNCE family, or the kernel energy of KCL).
     ``loss = alignment + uniformity``.
+
+    Example:
+        >>> import torch
+        >>> from solo_plugins.losses import dhel_loss_terms
+        >>> z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
+        >>> terms = dhel_loss_terms(z1, z2)
+        >>> bool(torch.allclose(terms.loss, terms.alignment + terms.uniformity))
+        True
     """
 
     loss: torch.Tensor

@@ -27,7 +27,14 @@ def dcl_loss_terms(
     weight_grad: bool = False,
     chunk_size: Optional[int] = None,
 ) -> LossTerms:
-    """DCL (or DCLW) with its alignment and uniformity parts; see :func:`dcl_loss_func`."""
+    """DCL (or DCLW) with its alignment and uniformity parts; see :func:`dcl_loss_func`.
+
+    Example:
+        >>> import torch
+        >>> loss, alignment, uniformity = dcl_loss_terms(torch.randn(8, 16), torch.randn(8, 16))
+        >>> bool(torch.allclose(loss, alignment + uniformity))
+        True
+    """
     check_pair(z1, z2)
     check_positive("temperature", temperature)
     check_chunk_size(chunk_size)
@@ -85,9 +92,12 @@ def dcl_loss_func(
         A scalar float32 tensor.
 
     Example:
+        >>> import torch
         >>> z1, z2 = torch.randn(8, 128), torch.randn(8, 128)
         >>> dcl = dcl_loss_func(z1, z2, temperature=0.1)
         >>> dclw = dcl_loss_func(z1, z2, temperature=0.1, weight_sigma=0.5)
+        >>> dcl.shape, dcl.dtype
+        (torch.Size([]), torch.float32)
 
     Reference:
         Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022.
@@ -102,8 +112,12 @@ class DCLLoss(torch.nn.Module):
     Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
 
     Example:
+        >>> import torch
+        >>> backbone_and_projector = torch.nn.Linear(32, 16)
+        >>> view1, view2 = torch.randn(8, 32), torch.randn(8, 32)
         >>> criterion = DCLLoss(temperature=0.1, weight_sigma=0.5)
-        >>> loss = criterion(projector(backbone(view1)), projector(backbone(view2)))
+        >>> loss = criterion(backbone_and_projector(view1), backbone_and_projector(view2))
+        >>> loss.backward()
 
     Reference: Yeh et al., ECCV 2022, https://arxiv.org/abs/2110.06848
     """

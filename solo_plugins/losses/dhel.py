@@ -22,7 +22,14 @@ def dhel_loss_terms(
     z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.3, include_augs: bool = True,
     chunk_size: Optional[int] = None,
 ) -> LossTerms:
-    """DHEL's loss with its alignment and uniformity parts; see :func:`dhel_loss_func`."""
+    """DHEL's loss with its alignment and uniformity parts; see :func:`dhel_loss_func`.
+
+    Example:
+        >>> import torch
+        >>> loss, alignment, uniformity = dhel_loss_terms(torch.randn(8, 16), torch.randn(8, 16))
+        >>> bool(torch.allclose(loss, alignment + uniformity))
+        True
+    """
     check_pair(z1, z2)
     check_positive("temperature", temperature)
     check_chunk_size(chunk_size)
@@ -42,7 +49,7 @@ def dhel_loss_func(
 ) -> torch.Tensor:
     """Decoupled Hyperspherical Energy Loss.
 
-    For normalized views x = z1/|z1|, y = z2/|z2| and s(a, b) = <a, b>:
+    For normalized views x = z1/‖z1‖, y = z2/‖z2‖ and s(a, b) = <a, b>:
 
         mean_i [ -s(x_i, y_i)/τ + log Σ_{j≠i} exp(s(x_i, x_j)/τ) + log Σ_{j≠i} exp(s(y_i, y_j)/τ) ]
 
@@ -67,8 +74,11 @@ def dhel_loss_func(
         A scalar float32 tensor.
 
     Example:
+        >>> import torch
         >>> z1, z2 = torch.randn(8, 128), torch.randn(8, 128)
         >>> loss = dhel_loss_func(z1, z2, temperature=0.3)
+        >>> loss.shape, loss.dtype
+        (torch.Size([]), torch.float32)
 
     Reference:
         Koromilas, Bouritsas, Giannakopoulos, Nicolaou, Panagakis. Bridging Mini-Batch and
@@ -84,8 +94,12 @@ class DHELLoss(torch.nn.Module):
     Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
 
     Example:
+        >>> import torch
+        >>> backbone_and_projector = torch.nn.Linear(32, 16)
+        >>> view1, view2 = torch.randn(8, 32), torch.randn(8, 32)
         >>> criterion = DHELLoss(temperature=0.3)
-        >>> loss = criterion(projector(backbone(view1)), projector(backbone(view2)))
+        >>> loss = criterion(backbone_and_projector(view1), backbone_and_projector(view2))
+        >>> loss.backward()
 
     Reference: Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045
     """

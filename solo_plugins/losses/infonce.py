@@ -20,7 +20,14 @@ from solo_plugins.losses._tiled import check_chunk_size
 @full_precision
 def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2,
                        chunk_size: Optional[int] = None) -> LossTerms:
-    """InfoNCE with its alignment and uniformity parts; see :func:`infonce_loss_func`."""
+    """InfoNCE with its alignment and uniformity parts; see :func:`infonce_loss_func`.
+
+    Example:
+        >>> import torch
+        >>> loss, alignment, uniformity = infonce_loss_terms(torch.randn(8, 16), torch.randn(8, 16))
+        >>> bool(torch.allclose(loss, alignment + uniformity))
+        True
+    """
     check_pair(z1, z2)
     check_positive("temperature", temperature)
     check_chunk_size(chunk_size)
@@ -57,8 +64,11 @@ def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0
         A scalar float32 tensor.
 
     Example:
+        >>> import torch
         >>> z1, z2 = torch.randn(8, 128), torch.randn(8, 128)
         >>> loss = infonce_loss_func(z1, z2, temperature=0.2)
+        >>> bool(loss > 0)  # a cross-entropy
+        True
 
     Reference:
         Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of
@@ -73,8 +83,12 @@ class InfoNCELoss(torch.nn.Module):
     Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
 
     Example:
+        >>> import torch
+        >>> backbone_and_projector = torch.nn.Linear(32, 16)
+        >>> view1, view2 = torch.randn(8, 32), torch.randn(8, 32)
         >>> criterion = InfoNCELoss(temperature=0.2)
-        >>> loss = criterion(projector(backbone(view1)), projector(backbone(view2)))
+        >>> loss = criterion(backbone_and_projector(view1), backbone_and_projector(view2))
+        >>> loss.backward()
 
     Reference: Chen et al., ICML 2020, https://arxiv.org/abs/2002.05709
     """

@@ -175,7 +175,14 @@ def kcl_loss_terms(
     gamma: float = 16.0,
     chunk_size: Optional[int] = None,
 ) -> LossTerms:
-    """KCL's loss with its alignment and energy parts; see :func:`kcl_loss_func`."""
+    """KCL's loss with its alignment and energy parts; see :func:`kcl_loss_func`.
+
+    Example:
+        >>> import torch
+        >>> loss, alignment, uniformity = kcl_loss_terms(torch.randn(8, 16), torch.randn(8, 16))
+        >>> bool(torch.allclose(loss, alignment + uniformity))
+        True
+    """
     check_pair(z1, z2)
     check_kcl_args(kernel, t, gamma)
     check_chunk_size(chunk_size)
@@ -199,7 +206,7 @@ def kcl_loss_func(
 ) -> torch.Tensor:
     """Kernel Contrastive Learning loss.
 
-    For normalized views x, y and squared distances d² = |a - b|²:
+    For normalized views x, y and squared distances d² = ‖a - b‖²:
 
         -2 · mean_i K_A(x_i, y_i) + γ · [ mean_{i≠j} K_U(x_i, x_j) + mean_{i≠j} K_U(y_i, y_j) ]
 
@@ -208,7 +215,7 @@ def kcl_loss_func(
     - ``gaussian``: K_A = K_U = exp(-t·d²)
     - ``log``: K_A = -log(t·d² + 1), K_U = -½·log(t·d² + 1)
     - ``imq``: K_A = K_U = t / sqrt(t² + d²)
-    - ``riesz`` (s = t ≠ 0): K = d^(-s) for s > 0, -d^|s| for s < 0; d² is floored at
+    - ``riesz`` (s = t ≠ 0): K = d^(-s) for s > 0, -d^(-s) for s < 0; d² is floored at
       :data:`RIESZ_EPS` (1e-6) so that coinciding embeddings give finite values and gradients
     - ``gaussian_riesz``: K_U is riesz with s = t, K_A is gaussian with t = 2
 
@@ -229,8 +236,11 @@ def kcl_loss_func(
         A scalar float32 tensor.
 
     Example:
+        >>> import torch
         >>> z1, z2 = torch.randn(8, 128), torch.randn(8, 128)
         >>> loss = kcl_loss_func(z1, z2, kernel="gaussian", t=2.0, gamma=16.0)
+        >>> loss.shape, loss.dtype
+        (torch.Size([]), torch.float32)
 
     Reference:
         Koromilas et al. Bridging Mini-Batch and Asymptotic Analysis in Contrastive
@@ -246,8 +256,12 @@ class KCLLoss(torch.nn.Module):
     Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
 
     Example:
+        >>> import torch
+        >>> backbone_and_projector = torch.nn.Linear(32, 16)
+        >>> view1, view2 = torch.randn(8, 32), torch.randn(8, 32)
         >>> criterion = KCLLoss(kernel="gaussian", t=2.0, gamma=16.0)
-        >>> loss = criterion(projector(backbone(view1)), projector(backbone(view2)))
+        >>> loss = criterion(backbone_and_projector(view1), backbone_and_projector(view2))
+        >>> loss.backward()
 
     Reference: Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045
     """

@@ -67,7 +67,14 @@ def _log_sum_exp_positives(local: List[torch.Tensor], temperature: float) -> tor
 
 @full_precision
 def mv_dhel_loss_terms(views: Views, temperature: float = 0.3, chunk_size: Optional[int] = None) -> LossTerms:
-    """MV-DHEL with its alignment and uniformity parts; see :func:`mv_dhel_loss_func`."""
+    """MV-DHEL with its alignment and uniformity parts; see :func:`mv_dhel_loss_func`.
+
+    Example:
+        >>> import torch
+        >>> loss, alignment, uniformity = mv_dhel_loss_terms([torch.randn(8, 16) for _ in range(3)])
+        >>> bool(torch.allclose(loss, alignment + uniformity))
+        True
+    """
     check_positive("temperature", temperature)
     check_chunk_size(chunk_size)
     local, everyone, offset = _normalized_and_gathered(views)
@@ -98,8 +105,11 @@ def mv_dhel_loss_func(views: Views, temperature: float = 0.3, chunk_size: Option
         A scalar float32 tensor.
 
     Example:
+        >>> import torch
         >>> views = [torch.randn(8, 128) for _ in range(4)]
         >>> loss = mv_dhel_loss_func(views, temperature=0.3)
+        >>> loss.shape
+        torch.Size([])
 
     Reference:
         Koromilas, Bouritsas, Giannakopoulos, Nicolaou, Panagakis. A Principled Framework for
@@ -110,7 +120,14 @@ def mv_dhel_loss_func(views: Views, temperature: float = 0.3, chunk_size: Option
 
 @full_precision
 def mv_infonce_loss_terms(views: Views, temperature: float = 0.2, chunk_size: Optional[int] = None) -> LossTerms:
-    """MV-InfoNCE with its alignment and uniformity parts; see :func:`mv_infonce_loss_func`."""
+    """MV-InfoNCE with its alignment and uniformity parts; see :func:`mv_infonce_loss_func`.
+
+    Example:
+        >>> import torch
+        >>> loss, alignment, uniformity = mv_infonce_loss_terms([torch.randn(8, 16) for _ in range(3)])
+        >>> bool(torch.allclose(loss, alignment + uniformity))
+        True
+    """
     check_positive("temperature", temperature)
     check_chunk_size(chunk_size)
     local, everyone, offset = _normalized_and_gathered(views)
@@ -145,7 +162,10 @@ def mv_infonce_loss_func(views: Views, temperature: float = 0.2, chunk_size: Opt
         A scalar float32 tensor.
 
     Example:
-        >>> loss = mv_infonce_loss_func(torch.randn(4, 8, 128), temperature=0.2)
+        >>> import torch
+        >>> loss = mv_infonce_loss_func(torch.randn(4, 8, 128), temperature=0.2)  # 4 views of 8 samples
+        >>> loss.shape
+        torch.Size([])
 
     Reference:
         Koromilas et al. A Principled Framework for Multi-View Contrastive Learning.
@@ -157,7 +177,14 @@ def mv_infonce_loss_func(views: Views, temperature: float = 0.2, chunk_size: Opt
 @full_precision
 def mv_kcl_loss_terms(views: Views, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0,
                       chunk_size: Optional[int] = None) -> LossTerms:
-    """MV-KCL with its alignment and energy parts; see :func:`mv_kcl_loss_func`."""
+    """MV-KCL with its alignment and energy parts; see :func:`mv_kcl_loss_func`.
+
+    Example:
+        >>> import torch
+        >>> loss, alignment, uniformity = mv_kcl_loss_terms([torch.randn(8, 16) for _ in range(3)])
+        >>> bool(torch.allclose(loss, alignment + uniformity))
+        True
+    """
     check_kcl_args(kernel, t, gamma)
     check_chunk_size(chunk_size)
     local, everyone, offset = _normalized_and_gathered(views)
@@ -192,7 +219,10 @@ def mv_kcl_loss_func(views: Views, kernel: str = "gaussian", t: float = 2.0, gam
         A scalar float32 tensor.
 
     Example:
+        >>> import torch
         >>> loss = mv_kcl_loss_func([torch.randn(8, 64) for _ in range(3)], gamma=16.0)
+        >>> loss.shape
+        torch.Size([])
 
     Reference:
         Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045 (KCL).
