@@ -6,13 +6,13 @@ and counted as unconverged, never mixed in silently.
 """
 
 import csv
-import json
 import os
 import statistics
 from typing import Dict, List, Sequence, Tuple
 
 from solo_plugins.analysis.statistics import spearman_interval
 from solo_plugins.identifiability.converged_study import converged_table
+from solo_plugins.identifiability.study import read_curves
 from solo_plugins.identifiability.plots import plot_curves, plot_early_vs_converged
 from solo_plugins.identifiability.rows import (
     by_seed,
@@ -141,22 +141,6 @@ def correlation_lines(rows: List[Dict], target: str) -> List[str]:
     return lines
 
 
-def read_converged_curves(out_dir: str) -> List[Dict]:
-    out = []
-    runs = os.path.join(out_dir, "runs")
-    for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
-        try:
-            with open(os.path.join(runs, name, "row.json")) as f:
-                row = json.load(f)
-            with open(os.path.join(runs, name, "curve.json")) as f:
-                curve = json.load(f)["curve"]
-        except (OSError, ValueError, KeyError):
-            continue
-        keys = ("stage", "method", "variant", "hp", "batch_size", "seed")
-        out += [{**{k: row[k] for k in keys}, **p} for p in curve]
-    return out
-
-
 CURVE_COLUMNS = ("stage", "method", "variant", "hp", "batch_size", "seed", "step", "r2", "procrustes", "directions",
                  "min_canonical", "alignment", "uniformity", "wasserstein", "effective_rank", "loss_batch",
                  "loss_large", "loss_gap")
@@ -179,12 +163,12 @@ def write_converged_report(out_dir: str, cfg: Dict) -> str:
              "An unconverged run is measured at its cap.", ""]
     if main:
         lines += ["## Stopping", "", *stopped_table(main), "",
-                  "## R² at convergence (defaults)", "", *value_table(main, "r2"), "",
+                  "## R² at convergence or at the cap (defaults)", "", *value_table(main, "r2"), "",
                   "## R² at the early step, same runs", "", *value_table(main, "r2_early", counts=False), "",
-                  "## Procrustes at convergence (defaults)", "", *value_table(main, "procrustes"), "",
+                  "## Procrustes at convergence or at the cap (defaults)", "", *value_table(main, "procrustes"), "",
                   "## Latent directions recovered (canonical correlation >= the criterion's)", "",
                   *value_table(main, "directions", 1), "",
-                  "## Effective rank at convergence", "", *value_table(main, "effective_rank", 2), "",
+                  "## Effective rank at convergence or at the cap", "", *value_table(main, "effective_rank", 2), "",
                   "## Paired differences, R²: early step vs convergence", "", *side_by_side_table(main, "r2", PAIRS), "",
                   "## Paired differences, Procrustes: early step vs convergence", "",
                   *side_by_side_table(main, "procrustes", PAIRS), "",
@@ -196,7 +180,7 @@ def write_converged_report(out_dir: str, cfg: Dict) -> str:
     if any(r["hp"] == "tuned" for r in tuned):
         lines += ["## Hyperparameter sensitivity: tuned − default, R²", "", *tuned_table(tuned, "r2"), "",
                   "## Hyperparameter sensitivity: tuned − default, Procrustes", "", *tuned_table(tuned, "procrustes"), "",
-                  "## R² at convergence (tuned)", "", *value_table(_select(rows, "converged", "tuned"), "r2"), ""]
+                  "## R² at convergence or at the cap (tuned)", "", *value_table(_select(rows, "converged", "tuned"), "r2"), ""]
     for stage in sorted({r["stage"] for r in rows} - {"converged"}):
         sel = _select(rows, stage)
         lines += [f"## {stage}: R²", "", *value_table(sel, "r2"), "", f"## {stage}: stopping", "",
@@ -205,7 +189,7 @@ def write_converged_report(out_dir: str, cfg: Dict) -> str:
     text = "\n".join(lines)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(text)
-    curves = read_converged_curves(out_dir)
+    curves = read_curves(out_dir, ("stage", "method", "variant", "hp", "batch_size", "seed"))
     write_curves(curves, os.path.join(out_dir, "curves.csv"))
     if main:
         plot_early_vs_converged(main, out_dir)

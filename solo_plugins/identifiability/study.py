@@ -265,8 +265,8 @@ def rounded(value: Optional[float], digits: int = 6):
     return float(f"{value:.{digits}g}")
 
 
-def read_curves(out_dir: str) -> List[Dict]:
-    """Every run's convergence curve as rows (run key fields + step + measurements), read
+def read_curves(out_dir: str, keys: Sequence[str] = KEY_FIELDS + ("hp",)) -> List[Dict]:
+    """Every run's convergence curve as rows (the row's ``keys`` + step + measurements), read
     from ``runs/*/curve.json`` beside each ``row.json``."""
     out = []
     runs = os.path.join(out_dir, "runs")
@@ -278,5 +278,5 @@ def read_curves(out_dir: str) -> List[Dict]:
                 curve = json.load(f)["curve"]
         except (OSError, ValueError, KeyError):
             continue
-        out += [{**{k: row[k] for k in KEY_FIELDS + ("hp",)}, **point} for point in curve]
+        out += [{**{k: row[k] for k in keys}, **point} for point in curve]
     return out
