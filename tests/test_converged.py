@@ -221,6 +221,14 @@ def test_bad_converged_configs_are_named(tmp_path, change, match):
         check_converged_study(cfg)
 
 
+def test_a_group_filter_runs_only_the_named_groups_and_names_an_unknown_one(tmp_path):
+    cfg = _tiny_cfg(tmp_path, groups=["converged b64 tuned"])
+    ConvergedStudy(cfg, progress=lambda line: None).run()
+    assert {(r["method"], r["hp"]) for r in _rows(tmp_path).values()} == {("dhel", "tuned")}
+    with pytest.raises(ValueError, match=r"groups: \['converged b9 defaults'\] are not groups"):
+        ConvergedStudy(_tiny_cfg(tmp_path, groups=["converged b9 defaults"]), progress=lambda line: None).run()
+
+
 def test_the_shipped_converged_config_is_valid_and_covers_the_grid_the_issue_asks_for():
     with open(f"{CONFIGS}/sweep/identifiability_converged.yaml") as f:
         cfg = yaml.safe_load(f)

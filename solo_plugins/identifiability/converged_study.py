@@ -141,6 +141,13 @@ class ConvergedStudy:
         out = self.cfg["out_dir"]
         os.makedirs(os.path.join(out, "groups"), exist_ok=True)
         groups = self.groups()
+        chosen = self.cfg.get("groups")
+        if chosen:
+            unknown = sorted(set(chosen) - {g.label for g in groups})
+            if unknown:
+                raise ValueError(f"groups: {unknown} are not groups of this config; choose from "
+                                 f"{[g.label for g in groups]}")
+            groups = [g for g in groups if g.label in chosen]
         for k, group in enumerate(groups, 1):
             done = {self.table.key(r) for r in self.table.read()}
             todo = [r for r in group.runs if r.key not in done]
