@@ -234,5 +234,8 @@ def write_optimum_report(out_dir: str, cfg: Dict) -> str:
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(text)
     if rows:
-        plot_min_distance(rows, settings, out_dir)
+        local = [key for key, c in checks.items()
+                 if c["best"] < float(next(r["loss_value"] for r in rows
+                                           if (r["setting"], r["latent_dim"], r["batch_size"]) == key)) - TOLERANCE]
+        plot_min_distance(rows, settings, out_dir, local)
     return text

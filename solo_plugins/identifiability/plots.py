@@ -186,16 +186,19 @@ def plot_curves(curves: List[Dict], out_dir: str) -> Optional[str]:
 # ------------------------------------------------------------- the finite-batch optimum
 
 
-def plot_min_distance(rows: List[Dict], settings: Sequence[str], out_dir: str) -> str:
+def plot_min_distance(rows: List[Dict], settings: Sequence[str], out_dir: str, local_minima: Sequence = ()) -> str:
     """The optimum's minimum pairwise distance against M, one panel per d, a line per
-    setting; the simplex's and the cross-polytope's distances as grey marks."""
+    setting; the simplex's and the cross-polytope's distances as grey marks. Rows whose key
+    (setting, latent_dim, batch_size) is in ``local_minima`` are left out of the lines."""
+    local_minima = set(local_minima)
     plt = _pyplot()
     dims = sorted({int(r["latent_dim"]) for r in rows})
     fig, axes = plt.subplots(1, len(dims), figsize=(3.6 * len(dims), 3.6), squeeze=False)
     for ax, d in zip(axes[0], dims):
         for name in settings:
             mine = sorted((int(r["batch_size"]), float(r["min_distance"])) for r in rows
-                          if r["setting"] == name and int(r["latent_dim"]) == d)
+                          if r["setting"] == name and int(r["latent_dim"]) == d
+                          and (r["setting"], r["latent_dim"], r["batch_size"]) not in local_minima)
             if mine:
                 ax.plot([m for m, _ in mine], [v for _, v in mine], marker=".", label=name, alpha=0.8)
         simplex = [(m, math.sqrt(2 + 2 / (m - 1))) for m in range(2, d + 2)]
@@ -207,6 +210,7 @@ def plot_min_distance(rows: List[Dict], settings: Sequence[str], out_dir: str) -
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("minimum distance between anchors")
     axes[0][-1].legend(fontsize=7)
+    fig.suptitle("the optimum of each loss (local minima left out); dotted: M = d + 1", fontsize=9)
     fig.tight_layout()
     path = os.path.join(out_dir, "min_distance.png")
     fig.savefig(path, dpi=110)
