@@ -50,6 +50,7 @@ setup(
     extras_require={
         "test": ["pytest>=7.4", "black==23.12.0", "isort==5.13.2", "flake8>=7"],  # black/isort/flake8: the upstream series
         "dali": ["nvidia-dali-cuda120"],
+        "slurm": ["submitit>=1.5.4", "hydra-submitit-launcher>=1.2.0"],
     },
     cmdclass={"build_py": build_py_with_configs},
     entry_points={

@@ -32,3 +32,7 @@ def digits_overrides(root, tmp_path, extra=()):
         f"checkpoint.dir={tmp_path}/trained_models",
         *extra,
     ]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slurm: needs a reachable SLURM cluster (scripts/slurm_local.sh up)")

@@ -30,7 +30,8 @@ from solo_plugins.analysis.plots import (
 from solo_plugins.analysis.report import console_summary, results_markdown
 from solo_plugins.analysis.results import add_row, read_rows, row_key
 from solo_plugins.commands._hydra import compose, run_hydra
-from solo_plugins.console import quiet_run_warnings, run_log
+from solo_plugins.console import quiet_run_warnings
+from solo_plugins.launch import ACTIVE_STATES, SlurmLauncher, Submission, Task, check_launcher, execute, read_row
 from solo_plugins.device import config_device
 
 
@@ -293,33 +294,113 @@ def _summary(row: Dict) -> str:
     return ", ".join(parts)
 
 
+def execute_run(cfg: Dict, run: Run) -> Dict:
+    """One run of the sweep, as a launcher calls it (in this process or in a SLURM job):
+    ``cfg`` is the sweep's resolved config as a plain dict; returns the run's row."""
+    cfg = OmegaConf.create(cfg)
+    quiet_run_warnings()
+    return run_reference(cfg, run) if run.batch_size == "" else run_method(cfg, run)
+
+
+def _task(cfg: DictConfig, run: Run) -> Task:
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("out_dir", "data_root", "config_dir"):  # a job may start in another folder
+        if resolved.get(key):
+            resolved[key] = os.path.abspath(resolved[key])
+    return Task(run.run_id, run_dir(cfg.out_dir, run), execute_run, (resolved, run), threads=cfg.get("threads"))
+
+
+def collect(cfg: DictConfig, runs: List[Run], results: str) -> int:
+    """Adds to results.csv the rows that runs left in their folders (``row.json``) and that
+    the table lacks; returns how many."""
+    done = {row_key(r) for r in read_rows(results)}
+    added = 0
+    for run in runs:
+        if run.key in done:
+            continue
+        row = read_row(run_dir(cfg.out_dir, run))
+        if row is not None and row_key(row) == run.key:
+            add_row(results, row, run_dir(cfg.out_dir, run))
+            added += 1
+    return added
+
+
+def _on_slurm(cfg: DictConfig, runs: List[Run], todo: List[Run], results: str) -> bool:
+    """The slurm launcher's part; returns True when the sweep should go on to its report."""
+    slurm = SlurmLauncher(os.path.join(cfg.out_dir, "slurm"), OmegaConf.to_container(cfg.get("slurm") or {}))
+    submission = Submission.load(slurm.folder)
+    action = cfg.get("action", "run")
+    if action == "status":
+        states = slurm.states(submission)
+        for run in runs:
+            where = "row collected" if run not in todo else states.get(run.run_id, "not submitted")
+            print(f"{run.run_id}: {where}" + (f" (job {submission.jobs[run.run_id]})" if run.run_id in states else ""))
+        return False
+    if action == "collect":
+        failed = [r for r in todo if read_row(run_dir(cfg.out_dir, r)) is None]
+        states = slurm.states(submission)
+        for run in failed:
+            if run.run_id in submission.jobs and states[run.run_id] not in ACTIVE_STATES:
+                f = slurm.failure(run.run_id, slurm.job(submission.jobs[run.run_id]))
+                print(f"FAILED {f.run_id}: job {f.job_id} {f.state}\n{f.stderr_tail}")
+        return True
+    states = slurm.states(Submission(submission.folder, {r.run_id: submission.jobs[r.run_id] for r in todo
+                                                         if r.run_id in submission.jobs}))
+    waiting = [r for r in todo if states.get(r.run_id) in ACTIVE_STATES]
+    tasks = [_task(cfg, r) for r in todo if r not in waiting]
+    if waiting:
+        print(f"{len(waiting)} runs already queued or running: not submitted again")
+    if cfg.get("dry_run", False):
+        for script in slurm.sbatch_scripts(tasks):
+            print(script)
+        print(f"dry run: {len(tasks)} runs in {len(slurm.groups(tasks))} array(s) would be submitted; nothing was")
+        return False
+    jobs = slurm.submit(tasks, submission) if tasks else {}
+    for run_id, job in jobs.items():
+        print(f"submitted {run_id}: job {job.job_id}", flush=True)
+    if not cfg.get("wait", True):
+        print("not waiting: 'action=status' shows the jobs, 'action=collect' gathers the rows and writes the report")
+        return False
+    for f in slurm.wait(jobs):
+        print(f"FAILED {f.run_id}: job {f.job_id} {f.state}\n{f.stderr_tail}", flush=True)
+    return True
+
+
 def sweep(cfg: DictConfig) -> str:
     source_commit()  # the code this process runs: read before anything can change the tree
     quiet_run_warnings()
     config_device(cfg)  # a bad value fails here, before any run
+    launcher = cfg.get("launcher", "local")
+    check_launcher(launcher, OmegaConf.to_container(cfg.get("slurm") or {}))
     os.makedirs(cfg.out_dir, exist_ok=True)
     results = os.path.join(cfg.out_dir, "results.csv")
     runs = plan(cfg)
+    collect(cfg, runs, results)
     done = {row_key(r) for r in read_rows(results)}
     todo = [r for r in runs if r.key not in done]
     print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already in {results}", flush=True)
     if cfg.get("linear_eval", True):
         redo_linear(cfg, results, {r.key for r in runs})
     redo_probes(cfg, results, {r.key for r in runs})
-    started = time.time()
-    verbose = bool(cfg.get("verbose", False))
-    for k, run in enumerate(todo, 1):
-        n = len(runs) - len(todo) + k
-        t0 = time.time()
-        log = os.path.join(run_dir(cfg.out_dir, run), "log.txt")
-        with run_log(log, echo=verbose):
-            row = run_reference(cfg, run) if run.batch_size == "" else run_method(cfg, run)
-        add_row(results, row, run_dir(cfg.out_dir, run))
-        spent = time.time() - started
-        print(f"[{n}/{len(runs)}] {run.run_id}: {_summary(row)} in {time.time() - t0:.0f}s; "
-              f"about {spent / k * (len(todo) - k) / 60:.0f} min left", flush=True)
+    if launcher == "slurm":
+        if not _on_slurm(cfg, runs, todo, results):
+            return ""
+        collect(cfg, runs, results)
+    else:
+        started = time.time()
+        for k, run in enumerate(todo, 1):
+            n = len(runs) - len(todo) + k
+            t0 = time.time()
+            row = execute(_task(cfg, run), echo=bool(cfg.get("verbose", False)))
+            add_row(results, row, run_dir(cfg.out_dir, run))
+            spent = time.time() - started
+            print(f"[{n}/{len(runs)}] {run.run_id}: {_summary(row)} in {time.time() - t0:.0f}s; "
+                  f"about {spent / k * (len(todo) - k) / 60:.0f} min left", flush=True)
     keys = {r.key for r in runs}
     rows = [r for r in read_rows(results) if row_key(r) in keys]
+    missing = [r.run_id for r in runs if r.key not in {row_key(x) for x in rows}]
+    if missing:
+        print(f"missing rows ({len(missing)}): {', '.join(missing)}")
     table = report(rows, cfg.out_dir, cfg.get("loss_vs_batch_size", True), shipped_settings(cfg),
                    title=f"Results of the {cfg.dataset} sweep")
     print("\n" + console_summary(rows))

@@ -1,0 +1,61 @@
+"""The launchers without a cluster: settings checked before anything runs, a run's row and
+log in its own folder, one array per distinct set of resources, the sbatch script of a dry
+run (submitit builds it; nothing is submitted)."""
+
+import builtins
+import json
+import os
+
+import pytest
+
+from solo_plugins.launch import LaunchError, SlurmLauncher, Task, check_launcher, execute, read_row
+
+
+def _row(value):
+    os.write(1, f"working on {value}\n".encode())  # file descriptor 1 (pytest holds sys.stdout itself)
+    return {"method": "m", "value": value}
+
+
+def test_bad_launch_settings_are_named_with_the_accepted_values(monkeypatch):
+    with pytest.raises(LaunchError, match="launcher must be one of local, slurm; got 'pbs'"):
+        check_launcher("pbs", {})
+    with pytest.raises(LaunchError, match=r"slurm: unknown keys \['partiton'\]; accepted: partition, account"):
+        check_launcher("slurm", {"partiton": "gpu"})
+    real_import = builtins.__import__
+
+    def no_submitit(name, *args, **kwargs):
+        if name == "submitit":
+            raise ImportError("No module named 'submitit'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_submitit)
+    with pytest.raises(LaunchError, match=r"pip install 'solo-plugins\[slurm\]'"):
+        check_launcher("slurm", {"partition": "gpu"})
+    check_launcher("local", {"partition": "gpu"})  # the slurm keys are only read by the slurm launcher
+
+
+def test_a_run_leaves_its_row_and_its_log_in_its_folder(tmp_path):
+    folder = tmp_path / "runs" / "a"
+    row = execute(Task("a", str(folder), _row, (3,)))
+    assert row == {"method": "m", "value": 3} == read_row(str(folder))
+    assert "working on 3" in (folder / "log.txt").read_text()
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".row-")] == []  # no temporary file left
+    (folder / "row.json").write_text("{ garbled")
+    assert read_row(str(folder)) is None
+
+
+def test_one_array_per_set_of_resources_and_a_dry_run_script(tmp_path):
+    pytest.importorskip("submitit")
+    tasks = [Task("a", "a", _row), Task("b", "b", _row), Task("c", "c", _row, devices=2)]
+    launcher = SlurmLauncher(str(tmp_path / "slurm"), {"partition": "gpu", "account": "lab", "gpus_per_node": 2,
+                                                      "timeout_min": 30, "additional_parameters": {"mail-type": "END"}})
+    assert {k: [t.run_id for t in v] for k, v in launcher.groups(tasks).items()} == {(1, 1): ["a", "b"],
+                                                                                     (2, 1): ["c"]}
+    one, two = launcher.sbatch_scripts(tasks)
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=lab", "#SBATCH --gpus-per-node=2",
+                 "#SBATCH --time=30", "#SBATCH --mail-type=END"):
+        assert line in one and line in two
+    assert "#SBATCH --array=0-1" in one and "#SBATCH --ntasks-per-node=1" in one
+    assert "#SBATCH --ntasks-per-node=2" in two
+    assert not (tmp_path / "slurm" / "submissions.json").exists()
+    json.dumps(launcher.parameters(1, 1))  # plain values only

@@ -1,0 +1,119 @@
+"""The cluster path against a real SLURM (scripts/slurm_local.sh up starts one on this
+machine): a dry run submits nothing and shows the sbatch lines; a sweep through SLURM job
+arrays gives the rows of the local launcher; a failing run is reported with its job id,
+state and stderr while the other rows are kept; a 2-task srun DDP pretraining forms one
+group of two ranks. Skipped where sinfo cannot reach a cluster, unless
+SOLO_PLUGINS_REQUIRE_SLURM=1, and then they fail."""
+
+import csv
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.conftest import CONFIGS
+
+pytestmark = pytest.mark.slurm
+
+
+def _cluster_reason():
+    if shutil.which("sinfo") is None:
+        return "no sinfo on PATH (scripts/slurm_local.sh up installs and starts a local cluster)"
+    try:
+        out = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo timed out"
+    return None if out.returncode == 0 and out.stdout.strip() else f"sinfo cannot reach a cluster: {out.stderr.strip()}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    pytest.importorskip("solo.methods")
+    reason = _cluster_reason()
+    if reason:
+        if os.environ.get("SOLO_PLUGINS_REQUIRE_SLURM") == "1":
+            pytest.fail(f"SOLO_PLUGINS_REQUIRE_SLURM=1 but {reason}")
+        pytest.skip(reason)
+    pytest.importorskip("submitit")
+
+
+def _queue():
+    return subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True).stdout.split()
+
+
+def _sweep(digits_root, out, extra=()):
+    env = dict(os.environ, WANDB_MODE="offline")
+    args = [sys.executable, "-m", "solo_plugins.commands.sweep", "--config-path", os.path.join(CONFIGS, "sweep"),
+            "--config-name", "digits.yaml", f"config_dir={CONFIGS}", f"data_root={digits_root}", f"out_dir={out}",
+            "batch_sizes=[32]", "seeds=[0]", "reference_rows=false", "threads=2", "loss_vs_batch_size=false",
+            "metrics_samples=64", "slurm.mem_gb=6", "slurm.cpus_per_task=1",
+            "pretrain_overrides=['max_epochs=1','+limit_train_batches=3','+limit_val_batches=0','data.num_workers=0']",
+            "linear_overrides=['max_epochs=1','+limit_train_batches=2']", *extra]
+    return subprocess.run(args, cwd=os.path.dirname(out), env=env, capture_output=True, text=True, timeout=900)
+
+
+def _rows(out):
+    with open(os.path.join(out, "results.csv")) as f:
+        return {(r["method"], r["variant"]): r for r in csv.DictReader(f)}
+
+
+def test_a_dry_run_shows_the_sbatch_lines_and_submits_nothing(digits_root, tmp_path):
+    before = _queue()
+    run = _sweep(digits_root, str(tmp_path / "dry"), ["methods=[dhel,kcl]", "launcher=slurm", "dry_run=true"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "#SBATCH --array=0-1" in run.stdout and "#SBATCH --cpus-per-task=1" in run.stdout
+    assert "nothing was" in run.stdout and _queue() == before
+    assert not os.path.exists(tmp_path / "dry" / "slurm" / "submissions.json")
+
+
+def test_a_sweep_through_slurm_gives_the_rows_of_the_local_launcher(digits_root, tmp_path):
+    run = _sweep(digits_root, str(tmp_path / "slurm"), ["methods=[dhel,kcl]", "launcher=slurm"])
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.count("submitted ") == 2
+    local = _sweep(digits_root, str(tmp_path / "local"), ["methods=[dhel,kcl]"])
+    assert local.returncode == 0, local.stderr[-3000:]
+    on_slurm, here = _rows(tmp_path / "slurm"), _rows(tmp_path / "local")
+    assert on_slurm.keys() == here.keys() == {("dhel", ""), ("kcl", "")}
+    for key in here:
+        for column in ("probe_acc1", "knn_acc1", "linear_acc1"):
+            assert abs(float(on_slurm[key][column]) - float(here[key][column])) <= 0.01, (key, column)
+    # Run again: every row is there, nothing is submitted.
+    again = _sweep(digits_root, str(tmp_path / "slurm"), ["methods=[dhel,kcl]", "launcher=slurm"])
+    assert "2 already in" in again.stdout and "submitted " not in again.stdout
+
+
+def test_a_failing_run_is_reported_and_the_other_rows_kept(digits_root, tmp_path):
+    out = str(tmp_path / "failing")
+    run = _sweep(digits_root, out, ["methods=[dhel]", "launcher=slurm", "variants={dhel: {temperature: [-1.0]}}"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert set(_rows(out)) == {("dhel", "")}
+    failed = [line for line in run.stdout.splitlines() if line.startswith("FAILED dhel-temperature-1.0-b32-s0")]
+    assert failed and "job " in failed[0] and ("FAILED" in failed[0].split("job ")[1])
+    assert "temperature" in run.stdout  # the tail of the job's stderr names the setting
+    assert "missing rows (1): dhel-temperature-1.0-b32-s0" in run.stdout
+
+
+def test_two_srun_tasks_form_one_ddp_group(digits_root, tmp_path):
+    # each task says, as it exits, which process group it was part of
+    script = ("import atexit, sys; import torch.distributed as dist; "
+              "atexit.register(lambda: print('GROUP', dist.is_initialized() and dist.get_world_size(), "
+              "dist.is_initialized() and dist.get_rank(), flush=True)); "
+              "from solo_plugins.cli import main; main(sys.argv[1:])")
+    args = ["srun", "-n", "2", "--ntasks-per-node=2", "-c", "1", "--mem=8G", "-o", str(tmp_path / "task-%t.txt"),
+            sys.executable, "-c", script, "pretrain", "--config-path", os.path.join(CONFIGS, "pretrain", "digits"),
+            "--config-name", "dhel.yaml", f"data.train_path={digits_root}/train", f"data.val_path={digits_root}/val",
+            f"checkpoint.dir={tmp_path}/trained", "max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=1",
+            "optimizer.batch_size=32", "devices=[0,1]", "strategy=ddp"]
+    run = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                         env=dict(os.environ, WANDB_MODE="offline"))
+    logs = [(tmp_path / f"task-{t}.txt").read_text() for t in (0, 1)]
+    assert run.returncode == 0, run.stderr[-2000:] + logs[0][-2000:] + logs[1][-2000:]
+    assert "GROUP 2 0" in logs[0] and "GROUP 2 1" in logs[1]  # one group: srun's tasks are its ranks
+    # DDP steps the ranks together (a rank that stopped early would hang the other): rank 0's
+    # checkpoint at step 2 is both ranks' last step.
+    (ckpt,) = glob.glob(str(tmp_path / "trained" / "dhel" / "*" / "*.ckpt"))
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 2
