@@ -23,16 +23,16 @@ fi
 platform="$(uname -s)/$(uname -m)"
 case "$platform" in
   Linux/x86_64 | Linux/aarch64)
-    if ! "${PIP[@]}" -e ".[test,dali]"; then
+    if ! "${PIP[@]}" -e ".[test,dali,slurm]"; then
       echo "NOTE: NVIDIA DALI could not be installed for this Python on $platform; installing without it." >&2
       echo "      data.format: dali will not be available; data.format: image_folder works everywhere." >&2
-      "${PIP[@]}" -e ".[test]"
+      "${PIP[@]}" -e ".[test,slurm]"
     fi
     ;;
   *)
     echo "NOTE: NVIDIA DALI has no wheels for $platform (only Linux x86_64 and aarch64): installed without it." >&2
     echo "      data.format: dali will not be available; data.format: image_folder works everywhere." >&2
-    "${PIP[@]}" -e ".[test]"
+    "${PIP[@]}" -e ".[test,slurm]"
     ;;
 esac
 "$PY" -c "import solo_plugins, solo.methods; assert 'dhel' in solo.methods.METHODS; print('solo-plugins ready')"
