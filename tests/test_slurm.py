@@ -117,3 +117,12 @@ def test_two_srun_tasks_form_one_ddp_group(digits_root, tmp_path):
     # checkpoint at step 2 is both ranks' last step.
     (ckpt,) = glob.glob(str(tmp_path / "trained" / "dhel" / "*" / "*.ckpt"))
     assert torch.load(ckpt, weights_only=False)["global_step"] == 2
+
+
+def test_the_scheduling_benchmark_runs_in_its_quick_mode():
+    from tests.conftest import REPO
+
+    out = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "bench_slurm.py"), "--quick"],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "2 tiny runs: local" in out.stdout and "overhead" in out.stdout
