@@ -126,3 +126,44 @@ def test_the_scheduling_benchmark_runs_in_its_quick_mode():
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "2 tiny runs: local" in out.stdout and "overhead" in out.stdout
+
+
+HYDRA_STAND_IN = """
+import os
+
+import hydra
+
+
+@hydra.main(version_base="1.2", config_path=None, config_name=None)
+def main(cfg):
+    from solo.methods import METHODS  # imported in the job's own process
+
+    cls = METHODS[cfg.method]  # solo's "Choose from ..." KeyError without the plugin
+    with open(os.path.join(cfg.out, f"{cfg.method}.txt"), "w") as f:
+        f.write(f"{cls.__name__} {os.environ.get('SLURM_JOB_ID')}")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_solo_learn_scripts_sweep_through_hydra_submitit_launcher_with_the_plugin_in_every_job(tmp_path):
+    """solo-learn's scripts are Hydra apps: ``-m hydra/launcher=submitit_slurm`` sends each
+    combination to SLURM. Started through ``solo-plugins run``, every job's process registers
+    the plugin (the start-up hook travels in the job's environment). A stand-in for
+    main_pretrain.py that looks the method up as solo's does, in the job."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    script = tmp_path / "main_pretrain.py"
+    script.write_text(HYDRA_STAND_IN)
+    out = tmp_path / "out"
+    out.mkdir()
+    args = [sys.executable, "-m", "solo_plugins.commands.run_solo_script", str(script), "-m",
+            "hydra/launcher=submitit_slurm", "+method=dhel,kcl", f"+out={out}", f"hydra.sweep.dir={tmp_path}/multirun",
+            "hydra.launcher.partition=local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
+            "hydra.launcher.timeout_min=10"]
+    run = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    found = {name: (out / f"{name}.txt").read_text().split() for name in ("dhel", "kcl")}
+    assert found["dhel"][0] == "DHEL" and found["kcl"][0] == "KCL"
+    assert found["dhel"][1] != found["kcl"][1]  # two jobs
