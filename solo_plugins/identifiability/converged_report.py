@@ -12,17 +12,18 @@ from typing import Dict, List, Sequence, Tuple
 
 from solo_plugins.analysis.statistics import spearman_interval
 from solo_plugins.identifiability.converged_study import converged_table
-from solo_plugins.identifiability.study import read_curves
 from solo_plugins.identifiability.plots import plot_curves, plot_early_vs_converged
 from solo_plugins.identifiability.rows import (
     by_seed,
     converged_count,
+    grid_table,
     interval_text,
     mean_std_text,
     methods_of,
     number,
     sizes_of,
 )
+from solo_plugins.identifiability.study import read_curves
 
 PAIRS = (("dhel", "infonce"), ("dhel", "dcl"), ("kcl", "infonce"), ("kcl", "dcl"))
 UNIFORMITY_METRICS = ("uniformity", "wasserstein", "effective_rank")
@@ -35,37 +36,28 @@ def _select(rows: List[Dict], stage: str, hp: str = "default") -> List[Dict]:
 def value_table(rows: List[Dict], column: str, digits: int = 3, counts: bool = True) -> List[str]:
     """mean ± std over seeds of ``column`` per method and batch size; with ``counts``, each
     cell ends with (converged/runs)."""
-    sizes = sizes_of(rows)
-    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for m in methods_of(rows):
-        cells = []
-        for b in sizes:
-            text = mean_std_text(by_seed(rows, column, method=m, batch_size=b).values(), digits)
-            if counts and text != "—":
-                k, n = converged_count(rows, m, b)
-                text += f" ({k}/{n})"
-            cells.append(text)
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return lines
+
+    def cell(m, b):
+        text = mean_std_text(by_seed(rows, column, method=m, batch_size=b).values(), digits)
+        if counts and text != "—":
+            text += " ({}/{})".format(*converged_count(rows, m, b))
+        return text
+
+    return grid_table(methods_of(rows), sizes_of(rows), cell)
 
 
 def stopped_table(rows: List[Dict]) -> List[str]:
     """Converged runs per cell and the median step they stopped at (the cap for the others)."""
-    sizes = sizes_of(rows)
-    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for m in methods_of(rows):
-        cells = []
-        for b in sizes:
-            sel = [r for r in rows if r["method"] == m and int(r["batch_size"]) == b]
-            if not sel:
-                cells.append("—")
-                continue
-            k = sum(r["converged"] == "true" for r in sel)
-            steps = [int(r["stopped_step"]) for r in sel if r["converged"] == "true"]
-            median = f", median step {int(statistics.median(steps)):,}" if steps else ""
-            cells.append(f"{k}/{len(sel)}{median} (cap {int(sel[0]['steps']):,})")
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return lines
+
+    def cell(m, b):
+        sel = [r for r in rows if r["method"] == m and int(r["batch_size"]) == b]
+        if not sel:
+            return "—"
+        steps = [int(r["stopped_step"]) for r in sel if r["converged"] == "true"]
+        median = f", median step {int(statistics.median(steps)):,}" if steps else ""
+        return f"{len(steps)}/{len(sel)}{median} (cap {int(sel[0]['steps']):,})"
+
+    return grid_table(methods_of(rows), sizes_of(rows), cell)
 
 
 def side_by_side_table(rows: List[Dict], column: str, pairs: Sequence[Tuple[str, str]], digits: int = 3) -> List[str]:
@@ -110,19 +102,15 @@ def _reading(early: str, late: str) -> str:
 def tuned_table(rows: List[Dict], column: str, digits: int = 3) -> List[str]:
     """Tuned − default per method and batch size (paired by seed)."""
     tuned = [r for r in rows if r["hp"] == "tuned"]
-    sizes = sizes_of(tuned)
-    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for m in methods_of(tuned):
-        cells = []
-        for b in sizes:
-            t = [r for r in tuned if r["method"] == m and int(r["batch_size"]) == b]
-            if not t:
-                cells.append("—")
-                continue
-            default = by_seed(rows, column, stage=t[0]["stage"], hp="default", method=m, batch_size=b)
-            cells.append(f"{t[0]['variant']}: " + interval_text(by_seed(t, column), default, digits))
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return lines
+
+    def cell(m, b):
+        t = [r for r in tuned if r["method"] == m and int(r["batch_size"]) == b]
+        if not t:
+            return "—"
+        default = by_seed(rows, column, stage=t[0]["stage"], hp="default", method=m, batch_size=b)
+        return f"{t[0]['variant']}: " + interval_text(by_seed(t, column), default, digits)
+
+    return grid_table(methods_of(tuned), sizes_of(tuned), cell)
 
 
 def correlation_lines(rows: List[Dict], target: str) -> List[str]:

@@ -13,6 +13,7 @@ from solo_plugins.identifiability.rows import (
     CHALLENGERS,
     UNIFORMITY_METRICS,
     by_seed,
+    grid_table,
     interval_text,
     mean_std_text,
     methods_of,
@@ -26,12 +27,8 @@ from solo_plugins.identifiability.study import KEY_FIELDS, read_curves, selected
 
 
 def value_table(rows: List[Dict], column: str, digits: int = 3) -> List[str]:
-    sizes = sizes_of(rows)
-    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for m in methods_of(rows):
-        cells = [mean_std_text(by_seed(rows, column, method=m, batch_size=b).values(), digits) for b in sizes]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return lines
+    return grid_table(methods_of(rows), sizes_of(rows), lambda m, b: mean_std_text(
+        by_seed(rows, column, method=m, batch_size=b).values(), digits))
 
 
 def difference_table(rows: List[Dict], column: str, pairs: Sequence[Tuple[str, str]], digits: int = 3) -> List[str]:
@@ -48,32 +45,23 @@ def difference_table(rows: List[Dict], column: str, pairs: Sequence[Tuple[str, s
 
 def selection_table(rows: List[Dict]) -> List[str]:
     sel = [r for r in rows if r["stage"] == "selection"]
-    sizes = sizes_of(sel)
-    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for m in methods_of(sel):
-        d = int(sel[0]["latent_dim"])
-        cells = [selected(rows, m, b, d) or "default" for b in sizes]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return lines
+    d = int(sel[0]["latent_dim"]) if sel else 0
+    return grid_table(methods_of(sel), sizes_of(sel), lambda m, b: selected(rows, m, b, d) or "default")
 
 
 def loss_gap_table(rows: List[Dict]) -> List[str]:
     """Final loss at the training batch size, at the large batch, and at the true latents."""
-    sizes = sizes_of(rows)
-    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for m in methods_of(rows):
-        cells = []
-        for b in sizes:
-            sel = [r for r in rows if r["method"] == m and int(r["batch_size"]) == b]
-            vals = [tuple(number(r.get(c)) for c in ("loss_batch", "loss_large", "loss_oracle")) for r in sel]
-            vals = [v for v in vals if None not in v]
-            if not vals:
-                cells.append("—")
-                continue
-            mean = [statistics.mean(v[i] for v in vals) for i in range(3)]
-            cells.append(f"{mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.3f}")
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return lines
+
+    def cell(m, b):
+        sel = [r for r in rows if r["method"] == m and int(r["batch_size"]) == b]
+        vals = [tuple(number(r.get(c)) for c in ("loss_batch", "loss_large", "loss_oracle")) for r in sel]
+        vals = [v for v in vals if None not in v]
+        if not vals:
+            return "—"
+        mean = [statistics.mean(v[i] for v in vals) for i in range(3)]
+        return f"{mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.3f}"
+
+    return grid_table(methods_of(rows), sizes_of(rows), cell)
 
 
 def curve_table(curves: List[Dict], stage: str, column: str = "r2") -> List[str]:

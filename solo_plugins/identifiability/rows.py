@@ -3,7 +3,7 @@ by the reports and the plots (which import this, never each other's report)."""
 
 import math
 import statistics
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from solo_plugins.analysis.statistics import paired_difference
 from solo_plugins.identifiability.study import selected
@@ -96,3 +96,10 @@ def untrained(curves: List[Dict], latent_dim) -> Dict[str, List[float]]:
 def converged_count(rows: List[Dict], method: str, b: int) -> Tuple[int, int]:
     sel = [r for r in rows if r["method"] == method and int(r["batch_size"]) == b]
     return sum(r["converged"] == "true" for r in sel), len(sel)
+
+
+def grid_table(methods: Sequence[str], sizes: Sequence[int], cell: Callable[[str, int], str]) -> List[str]:
+    """A markdown table with a row per method and a column per batch size; ``cell(method, b)``
+    writes each cell."""
+    lines = ["| method | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    return lines + [f"| {m} | " + " | ".join(cell(m, b) for b in sizes) + " |" for m in methods]
