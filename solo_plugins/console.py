@@ -54,7 +54,9 @@ def quiet_run_warnings() -> None:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
     # solo-learn logs this for every schedule stepped per batch, which the shipped configs use
     # on purpose (warm-up within an epoch); resuming is tested (auto-resume).
-    logging.getLogger().addFilter(_NotMessage("Using scheduler_interval=step might generate issues"))
+    root = logging.getLogger()
+    if not any(isinstance(f, _NotMessage) for f in root.filters):  # once per process
+        root.addFilter(_NotMessage("Using scheduler_interval=step might generate issues"))
 
 
 @contextlib.contextmanager
