@@ -102,6 +102,22 @@ def execute(task: Task, echo: bool = False) -> Dict:
 # ------------------------------------------------------------------------------ SLURM
 
 
+class Requeueable:
+    """:func:`execute` as a SLURM job calls it. On SLURM's warning signal submitit calls
+    :meth:`checkpoint` (after the run has saved its state: :mod:`solo_plugins.callbacks.requeue`)
+    and requeues the job with what it returns: the same task, which resumes from that state.
+    Time limits count against ``slurm.max_requeue``, preemptions do not (submitit tells them
+    apart by the time the job has run); a run that raises is not requeued."""
+
+    def __call__(self, task: Task) -> Optional[Dict]:
+        return execute(task)
+
+    def checkpoint(self, task: Task):
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, task)
+
+
 @dataclass
 class Failure:
     run_id: str
@@ -182,7 +198,7 @@ class SlurmLauncher:
         jobs = {}
         for (devices, nodes), group in self.groups(tasks).items():
             executor = self.executor(devices, nodes)
-            submitted = executor.map_array(execute, group)
+            submitted = executor.map_array(Requeueable(), group)
             for task, job in zip(group, submitted):
                 jobs[task.run_id] = job
                 submission.jobs[task.run_id] = str(job.job_id)

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -45,13 +46,16 @@ def _queue():
     return subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True).stdout.split()
 
 
-def _sweep(digits_root, out, extra=()):
+QUICK_PRETRAIN = "['max_epochs=1','+limit_train_batches=3','+limit_val_batches=0','data.num_workers=0']"
+
+
+def _sweep(digits_root, out, extra=(), pretrain=QUICK_PRETRAIN):
     env = dict(os.environ, WANDB_MODE="offline")
     args = [sys.executable, "-m", "solo_plugins.commands.sweep", "--config-path", os.path.join(CONFIGS, "sweep"),
             "--config-name", "digits.yaml", f"config_dir={CONFIGS}", f"data_root={digits_root}", f"out_dir={out}",
             "batch_sizes=[32]", "seeds=[0]", "reference_rows=false", "threads=2", "loss_vs_batch_size=false",
             "metrics_samples=64", "slurm.mem_gb=6", "slurm.cpus_per_task=1",
-            "pretrain_overrides=['max_epochs=1','+limit_train_batches=3','+limit_val_batches=0','data.num_workers=0']",
+            f"pretrain_overrides={pretrain}",
             "linear_overrides=['max_epochs=1','+limit_train_batches=2']", *extra]
     return subprocess.run(args, cwd=os.path.dirname(out), env=env, capture_output=True, text=True, timeout=900)
 
@@ -95,6 +99,48 @@ def test_a_failing_run_is_reported_and_the_other_rows_kept(digits_root, tmp_path
     assert failed and "job " in failed[0] and ("FAILED" in failed[0].split("job ")[1])
     assert "temperature" in run.stdout  # the tail of the job's stderr names the setting
     assert "missing rows (1): dhel-temperature-1.0-b32-s0" in run.stdout
+
+
+def _wait_for(predicate, seconds, what):
+    deadline = time.time() + seconds
+    while not predicate():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(1)
+
+
+def test_a_warned_job_checkpoints_is_requeued_resumes_and_finishes_at_the_uninterrupted_step(digits_root, tmp_path):
+    out = tmp_path / "warned"
+    steps = "['max_epochs=4','+limit_train_batches=8','+limit_val_batches=0','data.num_workers=0']"
+    run = _sweep(digits_root, str(out), ["methods=[dhel]", "launcher=slurm", "wait=false", "linear_eval=false"],
+                 pretrain=steps)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (job,) = [line.split("job ")[1] for line in run.stdout.splitlines() if line.startswith("submitted dhel-b32-s0")]
+    folder = out / "runs" / "dhel-b32-s0"
+    # the first end-of-epoch checkpoint: training is under way
+    _wait_for(lambda: glob.glob(str(folder / "dhel" / "*" / "*.ckpt")), 600, "the first checkpoint")
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)  # what SLURM sends before a time limit
+    _wait_for(lambda: (folder / "row.json").exists(), 900, "the requeued run's row")
+    log = (folder / "log.txt").read_text()
+    assert "signal SIGUSR2: checkpointing at step" in log and "Resuming from previous checkpoint" in log
+    saved = int(log.split("signal SIGUSR2: checkpointing at step ")[1].split()[0])
+    assert 8 <= saved < 32
+    assert "SLURM auto-requeueing enabled" not in log  # submitit owns the signal, not Lightning
+    # the resumed run's checkpoints go to a folder of its own, as solo's auto-resume does
+    steps = sorted(torch.load(c, weights_only=False)["global_step"]
+                   for c in glob.glob(str(folder / "dhel" / "*" / "*.ckpt")))
+    assert steps == [saved, 4 * 8]  # and it ends where the uninterrupted run ends
+
+    def states():
+        return subprocess.run(["sacct", "-j", job, "--duplicates", "-X", "-n", "-o", "State"], capture_output=True,
+                              text=True, check=True).stdout.split()
+
+    _wait_for(lambda: states()[-1:] not in (["RUNNING"], ["COMPLETING"]), 120, "the job's end")
+    states = states()
+    assert "REQUEUED" in states and states[-1] == "COMPLETED", states
+    collected = _sweep(digits_root, str(out), ["methods=[dhel]", "launcher=slurm", "action=collect",
+                                               "linear_eval=false"], pretrain=steps)
+    assert collected.returncode == 0 and ("dhel", "") in _rows(out)
 
 
 def test_two_srun_tasks_form_one_ddp_group(digits_root, tmp_path):

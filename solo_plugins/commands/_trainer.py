@@ -7,11 +7,14 @@ from typing import List, Optional, Tuple, Union
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.loggers.wandb import WandbLogger
 from lightning.pytorch.strategies.ddp import DDPStrategy
 from omegaconf import DictConfig, OmegaConf
 from solo.utils.auto_resumer import AutoResumer
 from solo.utils.checkpointer import Checkpointer
+
+from solo_plugins.callbacks.requeue import RandomState, RequeueOnSignal
 
 
 def resume_point(cfg: DictConfig, subdir: str) -> Tuple[Optional[str], Optional[str]]:
@@ -35,7 +38,7 @@ def resume_point(cfg: DictConfig, subdir: str) -> Tuple[Optional[str], Optional[
 def build_trainer(
     cfg: DictConfig, model, subdir: str, wandb_run_id: Optional[str], extra_callbacks: List[Callback] = ()
 ) -> Tuple[Trainer, Optional[Checkpointer]]:
-    callbacks: List[Callback] = list(extra_callbacks)
+    callbacks: List[Callback] = [*extra_callbacks, RandomState()]
     checkpointer = None
     if cfg.checkpoint.enabled:
         checkpointer = Checkpointer(
@@ -45,6 +48,7 @@ def build_trainer(
             keep_prev=cfg.checkpoint.keep_prev,
         )
         callbacks.append(checkpointer)
+        callbacks.append(RequeueOnSignal(checkpointer.save))  # SLURM's warning: save, then requeue
 
     # False, not None: Lightning's default logger would write lightning_logs/ into the
     # working directory.
@@ -69,6 +73,10 @@ def build_trainer(
     if kwargs.get("accelerator") == "cpu" and isinstance(kwargs.get("devices"), list):
         # solo-learn counts devices with len(); Lightning's CPU accelerator takes a count.
         kwargs["devices"] = len(kwargs["devices"])
+    if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":
+        # submitit owns SLURM's warning signal (RequeueOnSignal); Lightning's auto-requeue would
+        # requeue on its own signal, uncounted by max_requeue
+        kwargs["plugins"] = [*(kwargs.get("plugins") or []), SLURMEnvironment(auto_requeue=False)]
     kwargs.update(
         logger=logger,
         default_root_dir=cfg.checkpoint.dir,

@@ -1,0 +1,110 @@
+"""Preemption and time limits: what a training run does when SLURM warns it.
+
+Inside a submitit job, SLURM's warning signal (``USR2``; submitit's sbatch scripts ask for it
+with ``--signal=USR2@90``) is handled by submitit: it tells a time limit from a preemption,
+counts time limits against ``max_num_timeout``, asks the submitted callable for its
+``checkpoint()`` and requeues the job. Lightning's own auto-requeue stays out of the way
+there (it installs no handler on a signal that already has one). What submitit cannot do is
+save a Lightning model at a clean point, so :class:`RequeueOnSignal` defers submitit's
+handler to the end of the training step the signal arrives in: the ranks agree that it came,
+each saves the checkpoint there (solo-learn's ``Checkpointer``, which its auto-resume finds
+in the requeued job), then submitit's handler runs. Outside submitit it does nothing.
+
+:class:`RandomState` keeps the random generators in the checkpoint, so that a run resumed
+from an end-of-epoch checkpoint draws the same augmentations and data order as one that was
+never stopped.
+"""
+
+import random
+import signal
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from lightning.pytorch import Callback, Trainer
+
+WARNING_SIGNAL = signal.SIGUSR2
+
+
+class RequeueOnSignal(Callback):
+    """Saves with ``save(trainer)`` once the step in which ``signum`` arrived is complete, then
+    hands the signal to the handler that was there before (submitit's)."""
+
+    def __init__(self, save: Callable[[Trainer], None], signum: int = WARNING_SIGNAL):
+        self.save = save
+        self.signum = signum
+        self.previous: Optional[Callable] = None
+        self.received = False
+
+    def on_train_start(self, trainer: Trainer, pl_module) -> None:
+        handler = signal.getsignal(self.signum)
+        if not callable(handler):  # not inside a job that listens for it
+            return
+        self.previous = handler
+        self.received = False
+        signal.signal(self.signum, self._record)
+
+    def _record(self, signum, frame) -> None:
+        self.received = True
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module, batch, batch_idx) -> None:
+        # Before the next step, not after the last one: there Lightning has not yet counted the
+        # batch as completed, and a resume would train it twice.
+        if self.previous is None:
+            return
+        # every rank must take the same branch: save_checkpoint is collective under DDP
+        if not trainer.strategy.reduce_boolean_decision(self.received, all=False):
+            return
+        print(f"signal {signal.Signals(self.signum).name}: checkpointing at step {trainer.global_step}", flush=True)
+        self.save(trainer)
+        handler, self.previous = self.previous, None
+        signal.signal(self.signum, handler)
+        handler(self.signum, None)  # submitit: requeue and exit on rank 0; a no-op on the others
+
+    def on_train_end(self, trainer: Trainer, pl_module) -> None:
+        if self.previous is not None:
+            signal.signal(self.signum, self.previous)
+            self.previous = None
+
+
+class RandomState(Callback):
+    """Python's, NumPy's and torch's generators, saved with each checkpoint and restored as
+    the resumed run's first epoch starts: not when the checkpoint is loaded, because what
+    runs between the two (solo's checkpointer names its folder with ``random``) would move
+    them on."""
+
+    def __init__(self):
+        self.pending = None
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module, checkpoint) -> None:
+        checkpoint["random_state"] = {
+            "python": random.getstate(),
+            "numpy": _numpy_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, trainer: Trainer, pl_module, checkpoint) -> None:
+        self.pending = checkpoint.get("random_state")  # None: a checkpoint from before this callback
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module) -> None:
+        state, self.pending = self.pending, None
+        if state is None:
+            return
+        random.setstate(state["python"])
+        np.random.set_state(_numpy_from(state["numpy"]))
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# plain tensors and numbers, which torch.load(weights_only=True) reads back
+def _numpy_state():
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def _numpy_from(state):
+    keys = state["keys"].numpy().astype(np.uint32)
+    return state["name"], keys, state["pos"], state["has_gauss"], state["cached"]

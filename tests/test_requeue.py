@@ -1,0 +1,96 @@
+"""Preemption without SLURM: the warning signal is deferred to the end of the step it arrives
+in, the run is checkpointed there and the handler that was listening before (submitit's, in a
+job) is called; the resumed run ends at the uninterrupted run's step; a run resumed from an
+end-of-epoch checkpoint ends with exactly the uninterrupted run's weights."""
+
+import glob
+import os
+import signal
+
+import pytest
+import torch
+from lightning.pytorch import Callback
+
+pytest.importorskip("solo.methods")
+
+from solo_plugins.callbacks.requeue import WARNING_SIGNAL  # noqa: E402
+from solo_plugins.commands import _trainer  # noqa: E402
+from solo_plugins.commands.pretrain import pretrain  # noqa: E402
+from tests.conftest import compose, digits_overrides  # noqa: E402
+
+QUICK = ["+limit_train_batches=3", "+limit_val_batches=0", "optimizer.batch_size=32", "data.num_workers=0"]
+
+
+def _state(path):
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+class _SignalAt(Callback):
+    """Sends the warning signal to this process in the middle of step ``step``."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), WARNING_SIGNAL)
+
+
+class _Requeued(SystemExit):
+    pass
+
+
+def test_the_warning_signal_checkpoints_at_the_step_end_then_calls_the_previous_handler(
+        digits_root, tmp_path, monkeypatch):
+    calls = []
+
+    def submitit_handler(signum, frame):  # what submitit does on rank 0: checkpoint(), requeue, exit
+        calls.append((signum, sorted(glob.glob(str(tmp_path / "trained_models" / "dhel" / "*" / "*.ckpt")))))
+        raise _Requeued(-1)
+
+    overrides = digits_overrides(digits_root, tmp_path, ["max_epochs=3", "auto_resume.enabled=True", *QUICK])
+    original = _trainer.build_trainer
+    monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer",
+                        lambda cfg, model, subdir, run_id, extra=(): original(cfg, model, subdir, run_id,
+                                                                             [*extra, _SignalAt(4)]))
+    previous = signal.signal(WARNING_SIGNAL, submitit_handler)
+    try:
+        with pytest.raises(_Requeued):
+            pretrain(compose("pretrain", "digits", "dhel.yaml", overrides))
+    finally:
+        signal.signal(WARNING_SIGNAL, previous)
+    (signum, checkpoints), = calls
+    assert signum == WARNING_SIGNAL
+    (saved,) = checkpoints  # the signal's checkpoint replaced the end-of-epoch one
+    assert _state(saved)["global_step"] == 5  # the step the signal arrived in was finished first
+    # The requeued job: auto-resume finds the checkpoint and ends where an uninterrupted run ends.
+    monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer", original)
+    last = pretrain(compose("pretrain", "digits", "dhel.yaml", overrides))
+    assert _state(last)["global_step"] == 9 and _state(last)["epoch"] == 2
+
+
+def test_without_a_listening_handler_the_signal_is_not_caught(digits_root, tmp_path):
+    # outside a job nothing listens: the callback leaves the default disposition alone
+    from solo_plugins.callbacks.requeue import RequeueOnSignal
+
+    callback = RequeueOnSignal(lambda trainer: None)
+    previous = signal.signal(WARNING_SIGNAL, signal.SIG_DFL)
+    try:
+        callback.on_train_start(None, None)
+        assert signal.getsignal(WARNING_SIGNAL) == signal.SIG_DFL and callback.previous is None
+    finally:
+        signal.signal(WARNING_SIGNAL, previous)
+
+
+def test_a_run_resumed_from_an_end_of_epoch_checkpoint_ends_with_the_uninterrupted_weights(digits_root, tmp_path):
+    overrides = digits_overrides(digits_root, tmp_path, ["max_epochs=2", "+checkpoint.keep_prev=True",
+                                                         "auto_resume.enabled=True", *QUICK])
+    last = pretrain(compose("pretrain", "digits", "infonce.yaml", overrides))
+    uninterrupted = _state(last)["state_dict"]
+    os.remove(last)  # interrupted after its first epoch: only that epoch's checkpoint is left
+    resumed = pretrain(compose("pretrain", "digits", "infonce.yaml", overrides))
+    state = _state(resumed)
+    assert state["global_step"] == 6
+    assert uninterrupted.keys() == state["state_dict"].keys()
+    for name, tensor in uninterrupted.items():
+        assert torch.equal(tensor, state["state_dict"][name]), name
