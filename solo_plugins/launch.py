@@ -64,11 +64,21 @@ class Task:
     args: Tuple = ()
     devices: int = 1  # processes per node: one SLURM task each
     nodes: int = 1
+    gpus: int = 0  # GPUs per node the run trains on
     threads: Optional[int] = None  # torch threads inside the run, whichever the launcher
 
     @property
-    def resources(self) -> Tuple[int, int]:
-        return self.devices, self.nodes
+    def resources(self) -> Tuple[int, int, int]:
+        return self.devices, self.nodes, self.gpus
+
+    @property
+    def processes(self) -> int:
+        return self.devices * self.nodes
+
+
+def task_rank() -> int:
+    """This process's rank among a run's processes (SLURM's task id under srun; 0 alone)."""
+    return int(os.environ.get("SLURM_PROCID", "0"))
 
 
 def write_row(folder: str, row: Dict) -> None:
@@ -87,15 +97,17 @@ def read_row(folder: str) -> Optional[Dict]:
         return None
 
 
-def execute(task: Task, echo: bool = False) -> Dict:
-    """Runs ``task`` here: its output in its folder's log, its row in its folder's row file."""
+def execute(task: Task, echo: bool = False) -> Optional[Dict]:
+    """Runs ``task`` here: its output in its folder's log, its row in its folder's row file.
+    In a run of several processes every one calls this and only the first returns a row."""
     if task.threads:
         import torch
 
         torch.set_num_threads(int(task.threads))
     with run_log(os.path.join(task.folder, "log.txt"), echo=echo):
         row = task.function(*task.args)
-    write_row(task.folder, row)
+    if row is not None:
+        write_row(task.folder, row)
     return row
 
 
@@ -160,23 +172,28 @@ class SlurmLauncher:
         self.folder = os.path.abspath(folder)
         self.slurm = dict(slurm or {})
 
-    def parameters(self, devices: int, nodes: int) -> Dict:
+    def parameters(self, devices: int, nodes: int, gpus: int = 0) -> Dict:
+        """One task per device, started under srun by submitit, so that Lightning's
+        SLURMEnvironment gives each its rank; the GPUs a run trains on unless
+        ``slurm.gpus_per_node`` says otherwise."""
         params = {SLURM_KEYS[k]: v for k, v in self.slurm.items() if v is not None and SLURM_KEYS[k]}
         params.update(nodes=nodes, tasks_per_node=devices)
+        if gpus and params.get("gpus_per_node") is None:
+            params["gpus_per_node"] = gpus
         return params
 
-    def executor(self, devices: int, nodes: int):
+    def executor(self, devices: int, nodes: int, gpus: int = 0):
         import submitit
 
         requeue = self.slurm.get("max_requeue")
         executor = submitit.AutoExecutor(folder=os.path.join(self.folder, "%j"), cluster="slurm",
                                          slurm_max_num_timeout=3 if requeue is None else int(requeue))
-        executor.update_parameters(name="solo-plugins", **self.parameters(devices, nodes))
+        executor.update_parameters(name="solo-plugins", **self.parameters(devices, nodes, gpus))
         return executor
 
     @staticmethod
-    def groups(tasks: Sequence[Task]) -> Dict[Tuple[int, int], List[Task]]:
-        out: Dict[Tuple[int, int], List[Task]] = {}
+    def groups(tasks: Sequence[Task]) -> Dict[Tuple[int, int, int], List[Task]]:
+        out: Dict[Tuple[int, int, int], List[Task]] = {}
         for task in tasks:
             out.setdefault(task.resources, []).append(task)
         return out
@@ -185,8 +202,8 @@ class SlurmLauncher:
         """The sbatch script of each array that :meth:`submit` would send (one per distinct
         set of resources); nothing is submitted."""
         scripts = []
-        for (devices, nodes), group in self.groups(tasks).items():
-            inner = self.executor(devices, nodes)._executor
+        for resources, group in self.groups(tasks).items():
+            inner = self.executor(*resources)._executor
             inner.parameters["map_count"] = len(group)
             scripts.append(inner._make_submission_file_text(
                 "python -u -m submitit.core._submit '%s'" % os.path.join(self.folder, "%j"), "dry-run"))
@@ -196,8 +213,8 @@ class SlurmLauncher:
         """One array per set of resources; a refused submission (an unknown partition or
         account: sbatch's own message) stops before the next array is sent."""
         jobs = {}
-        for (devices, nodes), group in self.groups(tasks).items():
-            executor = self.executor(devices, nodes)
+        for resources, group in self.groups(tasks).items():
+            executor = self.executor(*resources)
             submitted = executor.map_array(Requeueable(), group)
             for task, job in zip(group, submitted):
                 jobs[task.run_id] = job
@@ -217,7 +234,7 @@ class SlurmLauncher:
         failures = []
         for run_id, job in jobs.items():
             try:
-                job.result()
+                job.results()  # one per task: a run of several processes is one job of several tasks
             except Exception:  # the job's own exception or a SLURM failure: reported, not raised
                 failures.append(self.failure(run_id, job))
         return failures

@@ -49,8 +49,8 @@ def test_one_array_per_set_of_resources_and_a_dry_run_script(tmp_path):
     tasks = [Task("a", "a", _row), Task("b", "b", _row), Task("c", "c", _row, devices=2)]
     launcher = SlurmLauncher(str(tmp_path / "slurm"), {"partition": "gpu", "account": "lab", "gpus_per_node": 2,
                                                       "timeout_min": 30, "additional_parameters": {"mail-type": "END"}})
-    assert {k: [t.run_id for t in v] for k, v in launcher.groups(tasks).items()} == {(1, 1): ["a", "b"],
-                                                                                     (2, 1): ["c"]}
+    assert {k: [t.run_id for t in v] for k, v in launcher.groups(tasks).items()} == {(1, 1, 0): ["a", "b"],
+                                                                                     (2, 1, 0): ["c"]}
     one, two = launcher.sbatch_scripts(tasks)
     for line in ("#SBATCH --partition=gpu", "#SBATCH --account=lab", "#SBATCH --gpus-per-node=2",
                  "#SBATCH --time=30", "#SBATCH --mail-type=END"):
@@ -59,3 +59,29 @@ def test_one_array_per_set_of_resources_and_a_dry_run_script(tmp_path):
     assert "#SBATCH --ntasks-per-node=2" in two
     assert not (tmp_path / "slurm" / "submissions.json").exists()
     json.dumps(launcher.parameters(1, 1))  # plain values only
+
+
+def test_a_run_on_gpus_asks_for_them_unless_the_config_says_how_many(tmp_path):
+    pytest.importorskip("submitit")
+    gpus = [Task("g", "g", _row, devices=4, nodes=2, gpus=4)]
+    (script,) = SlurmLauncher(str(tmp_path / "a"), {}).sbatch_scripts(gpus)
+    assert "#SBATCH --gpus-per-node=4" in script and "#SBATCH --ntasks-per-node=4" in script
+    assert "#SBATCH --nodes=2" in script
+    (script,) = SlurmLauncher(str(tmp_path / "b"), {"gpus_per_node": 8}).sbatch_scripts(gpus)
+    assert "#SBATCH --gpus-per-node=8" in script
+
+
+def test_only_the_first_process_of_a_run_writes_its_row(tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    assert execute(Task("r", str(folder), _other_ranks_return_none, (3,), devices=2)) is None
+    assert read_row(str(folder)) is None
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    assert execute(Task("r", str(folder), _other_ranks_return_none, (3,), devices=2)) == {"value": 3}
+    assert read_row(str(folder)) == {"value": 3}
+
+
+def _other_ranks_return_none(value):
+    from solo_plugins.launch import task_rank
+
+    return {"value": value} if task_rank() == 0 else None

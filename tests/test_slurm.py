@@ -143,6 +143,22 @@ def test_a_warned_job_checkpoints_is_requeued_resumes_and_finishes_at_the_uninte
     assert collected.returncode == 0 and ("dhel", "") in _rows(out)
 
 
+def test_a_sweep_run_on_two_devices_is_one_job_of_two_srun_tasks_and_one_row(digits_root, tmp_path):
+    out = tmp_path / "ddp"
+    two = "['max_epochs=1','+limit_train_batches=3','+limit_val_batches=0','data.num_workers=0','devices=[0,1]','strategy=ddp']"
+    local = _sweep(digits_root, str(out), ["methods=[dhel]"], pretrain=two)
+    assert local.returncode != 0 and "use launcher=slurm" in local.stderr  # one process cannot hold two ranks
+    run = _sweep(digits_root, str(out), ["methods=[dhel]", "launcher=slurm"], pretrain=two)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "FAILED" not in run.stdout and set(_rows(out)) == {("dhel", "")}
+    log = (out / "runs" / "dhel-b32-s0" / "log.txt").read_text()
+    ended = sorted(line for line in log.splitlines() if line.startswith("pretraining ended at step"))
+    assert ended == ["pretraining ended at step 3 (rank 0 of 2)", "pretraining ended at step 3 (rank 1 of 2)"]
+    (job,) = [line.split("job ")[1] for line in run.stdout.splitlines() if line.startswith("submitted dhel-b32-s0")]
+    scripts = glob.glob(str(out / "slurm" / job.split("_")[0] / "*submission.sh"))
+    assert scripts and "#SBATCH --ntasks-per-node=2" in open(scripts[0]).read()
+
+
 def test_two_srun_tasks_form_one_ddp_group(digits_root, tmp_path):
     # each task says, as it exits, which process group it was part of
     script = ("import atexit, sys; import torch.distributed as dist; "

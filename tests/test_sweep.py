@@ -269,3 +269,35 @@ def test_a_sweep_killed_mid_run_resumes_without_duplicate_rows(digits_root, tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1 already in" in done.stdout
     assert sorted(r["method"] for r in _rows(out)) == ["infonce", "kcl"]
+
+
+def test_a_run_id_comes_from_its_resolved_config_and_not_from_where_it_runs(digits_root, tmp_path):
+    from solo_plugins.commands.sweep import with_config_ids
+
+    def ids(out, root, extra=()):
+        cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml",
+                      _overrides(root, out, ["methods=[dhel]", "batch_sizes=[32]", "seeds=[0]", *extra]))
+        return [r.config_id for r in with_config_ids(cfg, plan(cfg))]
+
+    here = ids(tmp_path / "a", digits_root)
+    assert len(set(here)) == len(here) == 3  # random-init, pixels, dhel
+    assert ids(tmp_path / "b", "/elsewhere/digits") == here  # another folder, another data root: the same ids
+    changed = ids(tmp_path / "a", digits_root, [
+        "pretrain_overrides=['max_epochs=2','+limit_train_batches=2','+limit_val_batches=0']"])
+    assert changed[2] != here[2] and changed[:2] == here[:2]  # only the trained run's config changed
+
+
+def test_a_run_whose_config_changed_is_redone_in_its_folder_with_the_old_one_set_aside(digits_root, tmp_path):
+    out = tmp_path / "sweep"
+    base = ["methods=[kcl]", "batch_sizes=[16]", "seeds=[0]", "reference_rows=false", "linear_eval=false"]
+    sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", _overrides(digits_root, out, base)))
+    (first,) = _rows(out)
+    longer = "pretrain_overrides=['max_epochs=2','+limit_train_batches=2','+limit_val_batches=0']"
+    sweep(compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", _overrides(digits_root, out, [*base, longer])))
+    (second,) = _rows(out)
+    assert second["config_id"] != first["config_id"]
+    assert torch.load(out / second["checkpoint"], weights_only=False)["global_step"] == 4  # trained anew, not resumed
+    folder = out / "runs" / "kcl-b16-s0"
+    assert (folder / "config_id").read_text().strip() == second["config_id"]
+    stale = folder / f"stale-{first['config_id']}"
+    assert json.load(open(stale / "row.json"))["config_id"] == first["config_id"]

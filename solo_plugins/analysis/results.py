@@ -35,6 +35,7 @@ FIELDS = [
     "loss_kwargs",  # JSON of the loss's own settings
     "checkpoint",  # relative to the output directory
     "config",
+    "config_id",  # of the run's resolved pretraining config: a row under another is redone
     "version",
     "commit",
     "pretrain_s",

@@ -130,6 +130,8 @@ def pretrain(cfg: DictConfig) -> Optional[str]:
         trainer.fit(model, ckpt_path=ckpt_path, datamodule=_dali_datamodule(cfg, val_loader))
     else:
         trainer.fit(model, _train_loader(cfg), val_loader, ckpt_path=ckpt_path)
+    print(f"pretraining ended at step {trainer.global_step} (rank {trainer.global_rank} of {trainer.world_size})",
+          flush=True)
     last = getattr(checkpointer, "last_ckpt", None) if checkpointer is not None else None
     if last is None and ckpt_path is not None:
         last = ckpt_path  # resumed a run that had already finished: nothing new was saved

@@ -12,13 +12,15 @@ run interrupted mid-pretraining is continued by solo-learn's auto-resume, after 
 unreadable checkpoint has been set aside. Tables and plots: ``solo_plugins.analysis``.
 """
 
+import hashlib
 import json
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from solo_plugins._version import __version__, source_commit
 from solo_plugins.analysis.plots import (
@@ -31,7 +33,17 @@ from solo_plugins.analysis.report import console_summary, results_markdown
 from solo_plugins.analysis.results import add_row, read_rows, row_key
 from solo_plugins.commands._hydra import compose, run_hydra
 from solo_plugins.console import quiet_run_warnings
-from solo_plugins.launch import ACTIVE_STATES, SlurmLauncher, Submission, Task, check_launcher, execute, read_row
+from solo_plugins.launch import (
+    ACTIVE_STATES,
+    LaunchError,
+    SlurmLauncher,
+    Submission,
+    Task,
+    check_launcher,
+    execute,
+    read_row,
+    task_rank,
+)
 from solo_plugins.device import config_device
 
 
@@ -41,6 +53,7 @@ class Run:
     batch_size: object  # int, or "" for a reference row
     seed: int
     variant: str = ""  # "key=value" of method_kwargs, "" for the config as shipped
+    config_id: str = field(default="", compare=False)  # of the resolved pretraining config: see with_config_ids
 
     @property
     def run_id(self) -> str:
@@ -124,7 +137,7 @@ def run_dir(out_dir: str, run: Run) -> str:
 
 def _row_run(row: Dict) -> Run:
     size = int(row["batch_size"]) if str(row.get("batch_size", "")) != "" else ""
-    return Run(row["method"], size, int(row["seed"]), row.get("variant", ""))
+    return Run(row["method"], size, int(row["seed"]), row.get("variant", ""), row.get("config_id", ""))
 
 
 def _redo(results: str, stale: List[Dict], evaluate, what: str) -> int:
@@ -199,7 +212,24 @@ def _provenance(cfg: DictConfig, config: str, checkpoint: str = "") -> Dict:
     }
 
 
-def run_method(cfg: DictConfig, run: Run) -> Dict:
+def _devices(pre: DictConfig) -> int:
+    devices = pre.get("devices", 1)
+    return len(devices) if isinstance(devices, (list, ListConfig)) else (int(devices) if str(devices).isdigit() else 1)
+
+
+def _end_process_group() -> None:
+    """After a run of several processes trained: every rank leaves the group, and the first
+    evaluates alone, with SLURM's task count hidden from Lightning (which would otherwise
+    expect one device per task)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    for key in ("SLURM_NTASKS", "SLURM_NTASKS_PER_NODE", "SLURM_STEP_NUM_TASKS"):
+        os.environ.pop(key, None)
+
+
+def run_method(cfg: DictConfig, run: Run) -> Optional[Dict]:
     from solo_plugins.checkpoints import set_aside_unreadable
     from solo_plugins.commands.pretrain import pretrain
 
@@ -209,8 +239,13 @@ def run_method(cfg: DictConfig, run: Run) -> Dict:
     start = time.time()
     checkpoint = pretrain(pre.copy())
     pretrain_s = round(time.time() - start, 1)
+    if _devices(pre) * int(pre.get("num_nodes", 1) or 1) > 1:
+        _end_process_group()
+        if task_rank() != 0:
+            return None
     row = {"method": run.method, "variant": run.variant, "batch_size": run.batch_size, "seed": run.seed,
-           "loss_kwargs": json.dumps(loss_kwargs, sort_keys=True), "pretrain_s": pretrain_s}
+           "config_id": run.config_id, "loss_kwargs": json.dumps(loss_kwargs, sort_keys=True),
+           "pretrain_s": pretrain_s}
     if cfg.get("linear_eval", True):
         row.update(_linear(cfg, checkpoint, run.seed))
     row.update(_evaluate(cfg, checkpoint, pre.data, run.seed))
@@ -226,7 +261,7 @@ def run_reference(cfg: DictConfig, run: Run) -> Dict:
 
     base = cfg.methods[0]
     pre = _pretrain_config(cfg, base, 2, run.seed, run.run_id)
-    row = {"method": run.method, "variant": "", "batch_size": "", "seed": run.seed}
+    row = {"method": run.method, "variant": "", "batch_size": "", "seed": run.seed, "config_id": run.config_id}
     if run.method == "pixels":
         row.update(_evaluate_pixels(cfg, run.seed))
         row.update(_provenance(cfg, f"{cfg.dataset} pixels"))
@@ -245,6 +280,77 @@ def _default_of(cfg: DictConfig, method: str, key: str):
         raise ValueError(f"variants: 'views' needs one augmentation entry in {cfg.dataset}/{method}.yaml; "
                          f"it has {len(pre.augmentations)}")
     return OmegaConf.select(pre, variant_path(key))
+
+
+#: where a run's config keeps paths and names of this machine or folder: not part of its id
+LOCATION_KEYS = ("name", "checkpoint.dir", "auto_resume", "wandb", "data.train_path", "data.val_path")
+CONFIG_ID_FILE = "config_id"
+UNTRAINED_KEYS = ("method", "backbone", "method_kwargs", "data", "seed")
+
+
+def config_id(pre: DictConfig) -> str:
+    """A run's id from its resolved pretraining config (what it trains: method, loss, data,
+    network, optimizer, seed), the same on every machine and in every folder."""
+    resolved = OmegaConf.to_container(pre, resolve=True)
+    for dotted in LOCATION_KEYS:
+        *parents, last = dotted.split(".")
+        node = resolved
+        for key in parents:
+            node = node.get(key) or {}
+        node.pop(last, None)
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _run_config(cfg: DictConfig, run: Run) -> DictConfig:
+    """The pretraining config a run trains with (a reference row: its seed's untrained network)."""
+    if run.batch_size == "":
+        return _pretrain_config(cfg, cfg.methods[0], 2, run.seed, run.run_id)
+    return _pretrain_config(cfg, run.method, run.batch_size, run.seed, run.run_id, run.variant)
+
+
+def with_config_ids(cfg: DictConfig, runs: List[Run]) -> List[Run]:
+    """The runs, each with the id of its resolved config. The folder keeps the readable name;
+    the id decides whether a finished row is still this run's (a row made under another
+    config is redone) and whether the folder's checkpoints may be resumed."""
+    def of(run: Run) -> str:
+        if run.method == "pixels":
+            return "pixels"
+        pre = _run_config(cfg, run)
+        if run.batch_size == "":  # the untrained network: what builds it, not how it would train
+            pre = OmegaConf.create({k: pre.get(k) for k in UNTRAINED_KEYS})
+        return config_id(pre)
+
+    return [replace(run, config_id=of(run)) for run in runs]
+
+
+def is_current(row: Dict, run: Run) -> bool:
+    """A row is the run's when their keys agree and so do their config ids (a row from
+    before ids, with none, is taken as it is)."""
+    return row_key(row) == run.key and row.get("config_id", "") in ("", run.config_id)
+
+
+def claim_folder(folder: str, run: Run) -> None:
+    """Makes ``folder`` the run's: what an earlier run of another config left there
+    (checkpoints, row, log) moves to ``stale-<its id>/``, so that auto-resume cannot continue it."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, CONFIG_ID_FILE)
+    try:
+        with open(path) as f:
+            old = f.read().strip()
+    except OSError:
+        old = None
+    if old == run.config_id:
+        return
+    if old is not None:
+        stale = os.path.join(folder, f"stale-{old}")
+        os.makedirs(stale, exist_ok=True)
+        for name in os.listdir(folder):
+            if not name.startswith("stale-") and name != "log.txt":
+                shutil.move(os.path.join(folder, name), os.path.join(stale, name))
+        print(f"{run.run_id}: its config changed ({old} -> {run.config_id}); the earlier run moved to {stale}")
+    with open(path, "w") as f:
+        f.write(run.config_id + "\n")
 
 
 def plan(cfg: DictConfig) -> List[Run]:
@@ -299,27 +405,50 @@ def execute_run(cfg: Dict, run: Run) -> Dict:
     ``cfg`` is the sweep's resolved config as a plain dict; returns the run's row."""
     cfg = OmegaConf.create(cfg)
     quiet_run_warnings()
+    folder = run_dir(cfg.out_dir, run)
+    if task_rank() == 0:
+        claim_folder(folder, run)
+    else:  # the first process claims the folder; the others wait for it before resuming anything
+        deadline = time.time() + 300
+        while _claimed(folder) != run.config_id and time.time() < deadline:
+            time.sleep(0.5)
     return run_reference(cfg, run) if run.batch_size == "" else run_method(cfg, run)
 
 
+def _claimed(folder: str) -> Optional[str]:
+    try:
+        with open(os.path.join(folder, CONFIG_ID_FILE)) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def _task(cfg: DictConfig, run: Run) -> Task:
+    """The run as a launcher takes it: its processes (one per device of its pretraining
+    config, on each of its nodes) and the GPUs they train on."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for key in ("out_dir", "data_root", "config_dir"):  # a job may start in another folder
         if resolved.get(key):
             resolved[key] = os.path.abspath(resolved[key])
-    return Task(run.run_id, run_dir(cfg.out_dir, run), execute_run, (resolved, run), threads=cfg.get("threads"))
+    devices, nodes, gpus = 1, 1, 0
+    if run.batch_size != "":
+        pre = _pretrain_config(cfg, run.method, run.batch_size, run.seed, run.run_id, run.variant)
+        devices, nodes = _devices(pre), int(pre.get("num_nodes", 1) or 1)
+        gpus = devices if pre.get("accelerator") in ("gpu", "cuda") else 0
+    return Task(run.run_id, run_dir(cfg.out_dir, run), execute_run, (resolved, run), devices=devices, nodes=nodes,
+                gpus=gpus, threads=cfg.get("threads"))
 
 
 def collect(cfg: DictConfig, runs: List[Run], results: str) -> int:
     """Adds to results.csv the rows that runs left in their folders (``row.json``) and that
     the table lacks; returns how many."""
-    done = {row_key(r) for r in read_rows(results)}
+    table = {row_key(r): r for r in read_rows(results)}
     added = 0
     for run in runs:
-        if run.key in done:
+        if run.key in table and is_current(table[run.key], run):
             continue
         row = read_row(run_dir(cfg.out_dir, run))
-        if row is not None and row_key(row) == run.key:
+        if row is not None and is_current(row, run) and row.get("config_id"):
             add_row(results, row, run_dir(cfg.out_dir, run))
             added += 1
     return added
@@ -374,31 +503,37 @@ def sweep(cfg: DictConfig) -> str:
     check_launcher(launcher, OmegaConf.to_container(cfg.get("slurm") or {}))
     os.makedirs(cfg.out_dir, exist_ok=True)
     results = os.path.join(cfg.out_dir, "results.csv")
-    runs = plan(cfg)
+    runs = with_config_ids(cfg, plan(cfg))
     collect(cfg, runs, results)
-    done = {row_key(r) for r in read_rows(results)}
-    todo = [r for r in runs if r.key not in done]
+    table = {row_key(r): r for r in read_rows(results)}
+    todo = [r for r in runs if not (r.key in table and is_current(table[r.key], r))]
     print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already in {results}", flush=True)
+    tasks = [_task(cfg, run) for run in todo]
+    several = [t.run_id for t in tasks if t.processes > 1]
+    if several and launcher == "local":
+        raise LaunchError(f"launcher=local runs one process; {', '.join(several)} train on several devices "
+                          "(devices or num_nodes > 1): use launcher=slurm, which starts one task per device")
+    finished = {r.key for r in runs if r not in todo}
     if cfg.get("linear_eval", True):
-        redo_linear(cfg, results, {r.key for r in runs})
-    redo_probes(cfg, results, {r.key for r in runs})
+        redo_linear(cfg, results, finished)
+    redo_probes(cfg, results, finished)
     if launcher == "slurm":
         if not _on_slurm(cfg, runs, todo, results):
             return ""
         collect(cfg, runs, results)
     else:
         started = time.time()
-        for k, run in enumerate(todo, 1):
+        for k, (run, task) in enumerate(zip(todo, tasks), 1):
             n = len(runs) - len(todo) + k
             t0 = time.time()
-            row = execute(_task(cfg, run), echo=bool(cfg.get("verbose", False)))
+            row = execute(task, echo=bool(cfg.get("verbose", False)))
             add_row(results, row, run_dir(cfg.out_dir, run))
             spent = time.time() - started
             print(f"[{n}/{len(runs)}] {run.run_id}: {_summary(row)} in {time.time() - t0:.0f}s; "
                   f"about {spent / k * (len(todo) - k) / 60:.0f} min left", flush=True)
-    keys = {r.key for r in runs}
-    rows = [r for r in read_rows(results) if row_key(r) in keys]
-    missing = [r.run_id for r in runs if r.key not in {row_key(x) for x in rows}]
+    table = {row_key(r): r for r in read_rows(results)}
+    rows = [table[r.key] for r in runs if r.key in table and is_current(table[r.key], r)]
+    missing = [r.run_id for r in runs if not (r.key in table and is_current(table[r.key], r))]
     if missing:
         print(f"missing rows ({len(missing)}): {', '.join(missing)}")
     table = report(rows, cfg.out_dir, cfg.get("loss_vs_batch_size", True), shipped_settings(cfg),
