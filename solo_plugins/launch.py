@@ -212,10 +212,17 @@ class SlurmLauncher:
     def submit(self, tasks: Sequence[Task], submission: Submission) -> Dict[str, object]:
         """One array per set of resources; a refused submission (an unknown partition or
         account: sbatch's own message) stops before the next array is sent."""
+        from submitit.core.utils import FailedJobError
+
         jobs = {}
         for resources, group in self.groups(tasks).items():
             executor = self.executor(*resources)
-            submitted = executor.map_array(Requeueable(), group)
+            try:
+                submitted = executor.map_array(Requeueable(), group)
+            except FailedJobError as error:
+                sent = f"{len(jobs)} runs of earlier arrays were submitted" if jobs else "nothing was submitted"
+                raise LaunchError(f"sbatch refused the array of {len(group)} runs ({group[0].run_id}, ...); "
+                                  f"{sent}. sbatch said:\n{error}") from error
             for task, job in zip(group, submitted):
                 jobs[task.run_id] = job
                 submission.jobs[task.run_id] = str(job.job_id)

@@ -74,6 +74,15 @@ def test_a_dry_run_shows_the_sbatch_lines_and_submits_nothing(digits_root, tmp_p
     assert not os.path.exists(tmp_path / "dry" / "slurm" / "submissions.json")
 
 
+def test_an_unknown_partition_shows_sbatchs_message_and_submits_nothing(digits_root, tmp_path):
+    before = _queue()
+    run = _sweep(digits_root, str(tmp_path / "bad"), ["methods=[dhel,kcl]", "launcher=slurm", "slurm.partition=nosuch"])
+    assert run.returncode != 0
+    assert "sbatch refused the array of 2 runs" in run.stderr and "nothing was submitted" in run.stderr
+    assert "invalid partition specified: nosuch" in run.stderr  # sbatch's own words
+    assert _queue() == before
+
+
 def test_a_sweep_through_slurm_gives_the_rows_of_the_local_launcher(digits_root, tmp_path):
     run = _sweep(digits_root, str(tmp_path / "slurm"), ["methods=[dhel,kcl]", "launcher=slurm"])
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -127,9 +136,9 @@ def test_a_warned_job_checkpoints_is_requeued_resumes_and_finishes_at_the_uninte
     assert 8 <= saved < 32
     assert "SLURM auto-requeueing enabled" not in log  # submitit owns the signal, not Lightning
     # the resumed run's checkpoints go to a folder of its own, as solo's auto-resume does
-    steps = sorted(torch.load(c, weights_only=False)["global_step"]
+    ended = sorted(torch.load(c, weights_only=False)["global_step"]
                    for c in glob.glob(str(folder / "dhel" / "*" / "*.ckpt")))
-    assert steps == [saved, 4 * 8]  # and it ends where the uninterrupted run ends
+    assert ended == [saved, 4 * 8]  # and it ends where the uninterrupted run ends
 
     def states():
         return subprocess.run(["sacct", "-j", job, "--duplicates", "-X", "-n", "-o", "State"], capture_output=True,
@@ -201,7 +210,7 @@ def main(cfg):
     from solo.methods import METHODS  # imported in the job's own process
 
     cls = METHODS[cfg.method]  # solo's "Choose from ..." KeyError without the plugin
-    with open(os.path.join(cfg.out, f"{cfg.method}.txt"), "w") as f:
+    with open(os.path.join(cfg.out, f"{cfg.method}-b{cfg.optimizer.batch_size}.txt"), "w") as f:
         f.write(f"{cls.__name__} {os.environ.get('SLURM_JOB_ID')}")
 
 
@@ -210,22 +219,39 @@ if __name__ == "__main__":
 """
 
 
-def test_solo_learn_scripts_sweep_through_hydra_submitit_launcher_with_the_plugin_in_every_job(tmp_path):
+def test_solo_learn_scripts_sweep_through_hydra_submitit_launcher_with_the_plugin_in_every_job(digits_root, tmp_path):
     """solo-learn's scripts are Hydra apps: ``-m hydra/launcher=submitit_slurm`` sends each
     combination to SLURM. Started through ``solo-plugins run``, every job's process registers
-    the plugin (the start-up hook travels in the job's environment). A stand-in for
-    main_pretrain.py that looks the method up as solo's does, in the job."""
+    the plugin (the start-up hook travels in the job's environment). With SOLO_LEARN_CHECKOUT,
+    solo-learn's own main_pretrain.py pretrains each of method=dhel,kcl x two batch sizes;
+    otherwise a stand-in looks the method up as solo's does, in the job."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    script = tmp_path / "main_pretrain.py"
-    script.write_text(HYDRA_STAND_IN)
+    checkout = os.environ.get("SOLO_LEARN_CHECKOUT")
     out = tmp_path / "out"
     out.mkdir()
-    args = [sys.executable, "-m", "solo_plugins.commands.run_solo_script", str(script), "-m",
-            "hydra/launcher=submitit_slurm", "+method=dhel,kcl", f"+out={out}", f"hydra.sweep.dir={tmp_path}/multirun",
-            "hydra.launcher.partition=local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
-            "hydra.launcher.timeout_min=10"]
-    run = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    launcher = [f"hydra.sweep.dir={tmp_path}/multirun", "hydra.launcher.partition=local",
+                "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=4", "hydra.launcher.timeout_min=20"]
+    grid = ["method=dhel,kcl", "optimizer.batch_size=16,32"]
+    if checkout:
+        script = os.path.join(checkout, "main_pretrain.py")
+        args = ["--config-path", os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", "dhel.yaml", *grid,
+                f"data.train_path={digits_root}/train", f"data.val_path={digits_root}/val",
+                f"checkpoint.dir={out}", "max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=1",
+                "devices='1'", "name='${method}-b${optimizer.batch_size}'"]
+    else:
+        script = tmp_path / "main_pretrain.py"
+        script.write_text(HYDRA_STAND_IN)
+        args = ["+method=dhel,kcl", "+optimizer.batch_size=16,32", f"+out={out}"]
+    run = subprocess.run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", str(script), "-m",
+                          "hydra/launcher=submitit_slurm", *args, *launcher],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    found = {name: (out / f"{name}.txt").read_text().split() for name in ("dhel", "kcl")}
-    assert found["dhel"][0] == "DHEL" and found["kcl"][0] == "KCL"
-    assert found["dhel"][1] != found["kcl"][1]  # two jobs
+    names = [f"{m}-b{b}" for m in ("dhel", "kcl") for b in (16, 32)]
+    if checkout:
+        for name in names:  # solo's checkpointer: <dir>/<method>/<version>/<name>-<version>-ep=0.ckpt
+            (ckpt,) = glob.glob(str(out / name.split("-")[0] / "*" / f"{name}-*ep=0.ckpt"))
+            assert torch.load(ckpt, weights_only=False)["global_step"] == 2
+        return
+    found = {name: (out / f"{name}.txt").read_text().split() for name in names}
+    assert [found[n][0] for n in names] == ["DHEL", "DHEL", "KCL", "KCL"]
+    assert len({found[n][1] for n in names}) == 4  # four jobs
