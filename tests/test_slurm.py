@@ -234,15 +234,17 @@ def test_solo_learn_scripts_sweep_through_hydra_submitit_launcher_with_the_plugi
     grid = ["method=dhel,kcl", "optimizer.batch_size=16,32"]
     if checkout:
         script = os.path.join(checkout, "main_pretrain.py")
-        args = ["--config-path", os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", "dhel.yaml", *grid,
+        # Hydra's options before -m: overrides after options after an override are refused
+        options = ["--config-path", os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", "dhel.yaml"]
+        args = [*grid,
                 f"data.train_path={digits_root}/train", f"data.val_path={digits_root}/val",
                 f"checkpoint.dir={out}", "max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=1",
                 "devices='1'", "name='${method}-b${optimizer.batch_size}'"]
     else:
         script = tmp_path / "main_pretrain.py"
         script.write_text(HYDRA_STAND_IN)
-        args = ["+method=dhel,kcl", "+optimizer.batch_size=16,32", f"+out={out}"]
-    run = subprocess.run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", str(script), "-m",
+        options, args = [], ["+method=dhel,kcl", "+optimizer.batch_size=16,32", f"+out={out}"]
+    run = subprocess.run([sys.executable, "-m", "solo_plugins.commands.run_solo_script", str(script), *options, "-m",
                           "hydra/launcher=submitit_slurm", *args, *launcher],
                          cwd=tmp_path, capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
