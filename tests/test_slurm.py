@@ -108,6 +108,8 @@ def test_a_failing_run_is_reported_and_the_other_rows_kept(digits_root, tmp_path
     assert failed and "job " in failed[0] and ("FAILED" in failed[0].split("job ")[1])
     assert "temperature" in run.stdout  # the tail of the job's stderr names the setting
     assert "missing rows (1): dhel-temperature-1.0-b32-s0" in run.stdout
+    report = open(os.path.join(out, "results.md")).read()
+    assert "## Missing runs" in report and "dhel-temperature-1.0-b32-s0" in report
 
 
 def _wait_for(predicate, seconds, what):

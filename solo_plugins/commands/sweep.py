@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -382,8 +382,11 @@ def shipped_settings(cfg: DictConfig) -> Dict:
 
 
 def report(rows: List[Dict], out_dir: str, loss_vs_batch_size: bool = True, shipped: Optional[Dict] = None,
-           title: str = "Results") -> str:
+           title: str = "Results", missing: Sequence[str] = ()) -> str:
     table = results_markdown(rows, shipped=shipped, title=title)
+    if missing:
+        table += (f"\n## Missing runs\n\n{len(missing)} planned runs have no row (failed, or not run yet); "
+                  f"the tables above are without them: {', '.join(missing)}.\n")
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(table)
     plot_accuracy_vs_batch_size(rows, out_dir)
@@ -537,7 +540,7 @@ def sweep(cfg: DictConfig) -> str:
     if missing:
         print(f"missing rows ({len(missing)}): {', '.join(missing)}")
     table = report(rows, cfg.out_dir, cfg.get("loss_vs_batch_size", True), shipped_settings(cfg),
-                   title=f"Results of the {cfg.dataset} sweep")
+                   title=f"Results of the {cfg.dataset} sweep", missing=missing)
     print("\n" + console_summary(rows))
     figures = sorted(f for f in os.listdir(cfg.out_dir) if f.endswith(".png"))
     print(f"Everything (paired differences, metrics): {cfg.out_dir}/results.md and results.csv; "
