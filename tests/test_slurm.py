@@ -131,6 +131,10 @@ def test_a_warned_job_checkpoints_is_requeued_resumes_and_finishes_at_the_uninte
     # the first end-of-epoch checkpoint: training is under way
     _wait_for(lambda: glob.glob(str(folder / "dhel" / "*" / "*.ckpt")), 600, "the first checkpoint")
     subprocess.run(["scancel", "--signal=USR2", job], check=True)  # what SLURM sends before a time limit
+    # SLURM holds a requeued job back for a while before it may start again; make it eligible now
+    _wait_for(lambda: "PENDING" in subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True,
+                                                  text=True).stdout, 300, "the requeued job")
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
     _wait_for(lambda: (folder / "row.json").exists(), 900, "the requeued run's row")
     log = (folder / "log.txt").read_text()
     assert "signal SIGUSR2: checkpointing at step" in log and "Resuming from previous checkpoint" in log
