@@ -1,9 +1,11 @@
 """The cluster path against a real SLURM (scripts/slurm_local.sh up starts one on this
-machine): a dry run submits nothing and shows the sbatch lines; a sweep through SLURM job
-arrays gives the rows of the local launcher; a failing run is reported with its job id,
-state and stderr while the other rows are kept; a 2-task srun DDP pretraining forms one
-group of two ranks. Skipped where sinfo cannot reach a cluster, unless
-SOLO_PLUGINS_REQUIRE_SLURM=1, and then they fail."""
+machine): a dry run submits nothing and shows the sbatch lines; an unknown partition shows
+sbatch's message; a sweep through SLURM job arrays gives the rows of the local launcher; a
+failing run is reported with its job id, state and stderr while the other rows are kept; a
+job sent SLURM's warning signal checkpoints, is requeued and resumes to the uninterrupted
+step; a run on two devices is one job of two srun tasks forming one DDP group; solo-learn's
+script runs a multirun through hydra-submitit-launcher. Skipped where sinfo cannot reach a
+cluster, unless SOLO_PLUGINS_REQUIRE_SLURM=1, and then they fail."""
 
 import csv
 import glob
@@ -160,7 +162,8 @@ def test_a_warned_job_checkpoints_is_requeued_resumes_and_finishes_at_the_uninte
 
 def test_a_sweep_run_on_two_devices_is_one_job_of_two_srun_tasks_and_one_row(digits_root, tmp_path):
     out = tmp_path / "ddp"
-    two = "['max_epochs=1','+limit_train_batches=3','+limit_val_batches=0','data.num_workers=0','devices=[0,1]','strategy=ddp']"
+    two = ("['max_epochs=1','+limit_train_batches=3','+limit_val_batches=0','data.num_workers=0',"
+           "'devices=[0,1]','strategy=ddp']")
     local = _sweep(digits_root, str(out), ["methods=[dhel]"], pretrain=two)
     assert local.returncode != 0 and "use launcher=slurm" in local.stderr  # one process cannot hold two ranks
     run = _sweep(digits_root, str(out), ["methods=[dhel]", "launcher=slurm"], pretrain=two)
@@ -172,28 +175,6 @@ def test_a_sweep_run_on_two_devices_is_one_job_of_two_srun_tasks_and_one_row(dig
     (job,) = [line.split("job ")[1] for line in run.stdout.splitlines() if line.startswith("submitted dhel-b32-s0")]
     scripts = glob.glob(str(out / "slurm" / job.split("_")[0] / "*submission.sh"))
     assert scripts and "#SBATCH --ntasks-per-node=2" in open(scripts[0]).read()
-
-
-def test_two_srun_tasks_form_one_ddp_group(digits_root, tmp_path):
-    # each task says, as it exits, which process group it was part of
-    script = ("import atexit, sys; import torch.distributed as dist; "
-              "atexit.register(lambda: print('GROUP', dist.is_initialized() and dist.get_world_size(), "
-              "dist.is_initialized() and dist.get_rank(), flush=True)); "
-              "from solo_plugins.cli import main; main(sys.argv[1:])")
-    args = ["srun", "-n", "2", "--ntasks-per-node=2", "-c", "1", "--mem=8G", "-o", str(tmp_path / "task-%t.txt"),
-            sys.executable, "-c", script, "pretrain", "--config-path", os.path.join(CONFIGS, "pretrain", "digits"),
-            "--config-name", "dhel.yaml", f"data.train_path={digits_root}/train", f"data.val_path={digits_root}/val",
-            f"checkpoint.dir={tmp_path}/trained", "max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=1",
-            "optimizer.batch_size=32", "devices=[0,1]", "strategy=ddp"]
-    run = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                         env=dict(os.environ, WANDB_MODE="offline"))
-    logs = [(tmp_path / f"task-{t}.txt").read_text() for t in (0, 1)]
-    assert run.returncode == 0, run.stderr[-2000:] + logs[0][-2000:] + logs[1][-2000:]
-    assert "GROUP 2 0" in logs[0] and "GROUP 2 1" in logs[1]  # one group: srun's tasks are its ranks
-    # DDP steps the ranks together (a rank that stopped early would hang the other): rank 0's
-    # checkpoint at step 2 is both ranks' last step.
-    (ckpt,) = glob.glob(str(tmp_path / "trained" / "dhel" / "*" / "*.ckpt"))
-    assert torch.load(ckpt, weights_only=False)["global_step"] == 2
 
 
 def test_the_scheduling_benchmark_runs_in_its_quick_mode():
