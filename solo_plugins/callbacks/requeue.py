@@ -6,8 +6,9 @@ counts time limits against ``max_num_timeout``, asks the submitted callable for 
 ``checkpoint()`` and requeues the job. Lightning's own auto-requeue stays out of the way
 there (it installs no handler on a signal that already has one). What submitit cannot do is
 save a Lightning model at a clean point, so :class:`RequeueOnSignal` defers submitit's
-handler to the end of the training step the signal arrives in: the ranks agree that it came,
-each saves the checkpoint there (solo-learn's ``Checkpointer``, which its auto-resume finds
+handler to the start of the training step after the one the signal arrives in: the ranks
+agree that it came (one all-reduce of a flag per step, and only inside a submitit job), each
+saves the checkpoint there (solo-learn's ``Checkpointer``, which its auto-resume finds
 in the requeued job), then submitit's handler runs. Outside submitit it does nothing.
 
 :class:`RandomState` keeps the random generators in the checkpoint, so that a run resumed
