@@ -457,7 +457,7 @@ def collect(cfg: DictConfig, runs: List[Run], results: str) -> int:
     return added
 
 
-def _on_slurm(cfg: DictConfig, runs: List[Run], todo: List[Run], results: str) -> bool:
+def _on_slurm(cfg: DictConfig, runs: List[Run], todo: List[Run], tasks: List[Task]) -> bool:
     """The slurm launcher's part; returns True when the sweep should go on to its report."""
     slurm = SlurmLauncher(os.path.join(cfg.out_dir, "slurm"), OmegaConf.to_container(cfg.get("slurm") or {}))
     submission = Submission.load(slurm.folder)
@@ -479,7 +479,7 @@ def _on_slurm(cfg: DictConfig, runs: List[Run], todo: List[Run], results: str) -
     states = slurm.states(Submission(submission.folder, {r.run_id: submission.jobs[r.run_id] for r in todo
                                                          if r.run_id in submission.jobs}))
     waiting = [r for r in todo if states.get(r.run_id) in ACTIVE_STATES]
-    tasks = [_task(cfg, r) for r in todo if r not in waiting]
+    tasks = [task for run, task in zip(todo, tasks) if run not in waiting]
     if waiting:
         print(f"{len(waiting)} runs already queued or running: not submitted again")
     if cfg.get("dry_run", False):
@@ -521,7 +521,7 @@ def sweep(cfg: DictConfig) -> str:
         redo_linear(cfg, results, finished)
     redo_probes(cfg, results, finished)
     if launcher == "slurm":
-        if not _on_slurm(cfg, runs, todo, results):
+        if not _on_slurm(cfg, runs, todo, tasks):
             return ""
         collect(cfg, runs, results)
     else:
