@@ -160,6 +160,7 @@ def test_the_report_counts_converged_runs_in_every_cell_and_draws_its_figures(ti
     k = sum(r["converged"] == "true" for r in rows.values() if r["method"] == "dcl" and r["hp"] == "default")
     assert "| dcl | " in text and f"({k}/2)" in text
     assert "at step 200" in text and "Hyperparameter sensitivity" in text and "dhel − infonce" in text
+    assert "tuned − default, R² at step 200, same runs" in text
     for name in ("early_vs_converged.png", "convergence_curves.png", "curves.csv", "results.md"):
         assert (tiny_study / name).stat().st_size > 0
     with open(tiny_study / "curves.csv") as f:
