@@ -69,6 +69,34 @@ def test_the_warning_signal_checkpoints_at_the_step_end_then_calls_the_previous_
     assert _state(last)["global_step"] == 9 and _state(last)["epoch"] == 2
 
 
+def test_a_signal_in_the_last_step_is_handed_on_when_training_ends(digits_root, tmp_path, monkeypatch):
+    """No step follows the last one: the signal is handed on as training ends, after a
+    checkpoint at the final step, rather than lost while the job evaluates."""
+    calls = []
+
+    def submitit_handler(signum, frame):
+        calls.append(sorted(glob.glob(str(tmp_path / "trained_models" / "dhel" / "*" / "*.ckpt"))))
+        raise _Requeued(-1)
+
+    overrides = digits_overrides(digits_root, tmp_path, ["max_epochs=2", "auto_resume.enabled=True", *QUICK])
+    original = _trainer.build_trainer
+    monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer",
+                        lambda cfg, model, subdir, run_id, extra=(): original(cfg, model, subdir, run_id,
+                                                                             [*extra, _SignalAt(5)]))
+    previous = signal.signal(WARNING_SIGNAL, submitit_handler)
+    try:
+        with pytest.raises(_Requeued):
+            pretrain(compose("pretrain", "digits", "dhel.yaml", overrides))
+    finally:
+        signal.signal(WARNING_SIGNAL, previous)
+    (checkpoints,) = calls
+    (saved,) = checkpoints
+    assert _state(saved)["global_step"] == 6  # the final step: the requeued job only evaluates
+    monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer", original)
+    last = pretrain(compose("pretrain", "digits", "dhel.yaml", overrides))
+    assert _state(last)["global_step"] == 6
+
+
 def test_without_a_listening_handler_the_signal_is_not_caught(digits_root, tmp_path):
     # outside a job nothing listens: the callback leaves the default disposition alone
     from solo_plugins.callbacks.requeue import RequeueOnSignal

@@ -51,6 +51,17 @@ class RequeueOnSignal(Callback):
     def on_train_batch_start(self, trainer: Trainer, pl_module, batch, batch_idx) -> None:
         # Before the next step, not after the last one: there Lightning has not yet counted the
         # batch as completed, and a resume would train it twice.
+        self._hand_on_if_received(trainer)
+
+    def on_train_end(self, trainer: Trainer, pl_module) -> None:
+        # A signal from the last step or the last validation has no next step to wait for: the
+        # job would otherwise be killed in its evaluation instead of requeued.
+        self._hand_on_if_received(trainer)
+        if self.previous is not None:
+            signal.signal(self.signum, self.previous)
+            self.previous = None
+
+    def _hand_on_if_received(self, trainer: Trainer) -> None:
         if self.previous is None:
             return
         # every rank must take the same branch: save_checkpoint is collective under DDP
@@ -61,11 +72,6 @@ class RequeueOnSignal(Callback):
         handler, self.previous = self.previous, None
         signal.signal(self.signum, handler)
         handler(self.signum, None)  # submitit: requeue and exit on rank 0; a no-op on the others
-
-    def on_train_end(self, trainer: Trainer, pl_module) -> None:
-        if self.previous is not None:
-            signal.signal(self.signum, self.previous)
-            self.previous = None
 
 
 class RandomState(Callback):
