@@ -18,6 +18,7 @@ never stopped.
 
 import random
 import signal
+import sys
 from typing import Callable, Optional
 
 import numpy as np
@@ -67,7 +68,9 @@ class RequeueOnSignal(Callback):
         # every rank must take the same branch: save_checkpoint is collective under DDP
         if not trainer.strategy.reduce_boolean_decision(self.received, all=False):
             return
-        print(f"signal {signal.Signals(self.signum).name}: checkpointing at step {trainer.global_step}", flush=True)
+        # one write, as the ranks share the job's log (see pretrain)
+        sys.stdout.write(f"signal {signal.Signals(self.signum).name}: checkpointing at step {trainer.global_step}\n")
+        sys.stdout.flush()
         self.save(trainer)
         handler, self.previous = self.previous, None
         signal.signal(self.signum, handler)

@@ -6,6 +6,7 @@ Takes the same Hydra config and overrides as solo-learn's main_pretrain.py, with
 solo-learn checkout.
 """
 
+import sys
 from typing import Optional
 
 import torch
@@ -130,8 +131,11 @@ def pretrain(cfg: DictConfig) -> Optional[str]:
         trainer.fit(model, ckpt_path=ckpt_path, datamodule=_dali_datamodule(cfg, val_loader))
     else:
         trainer.fit(model, _train_loader(cfg), val_loader, ckpt_path=ckpt_path)
-    print(f"pretraining ended at step {trainer.global_step} (rank {trainer.global_rank} of {trainer.world_size})",
-          flush=True)
+    # one write: the ranks of a job share its log, and under ``python -u`` (submitit's) print
+    # writes the text and its newline separately, so two ranks' lines could interleave
+    sys.stdout.write(f"pretraining ended at step {trainer.global_step} "
+                     f"(rank {trainer.global_rank} of {trainer.world_size})\n")
+    sys.stdout.flush()
     last = getattr(checkpointer, "last_ckpt", None) if checkpointer is not None else None
     if last is None and ckpt_path is not None:
         last = ckpt_path  # resumed a run that had already finished: nothing new was saved
