@@ -40,19 +40,21 @@ class _Requeued(SystemExit):
     pass
 
 
-def test_the_warning_signal_checkpoints_at_the_step_end_then_calls_the_previous_handler(
-        digits_root, tmp_path, monkeypatch):
+def _signalled_then_requeued(digits_root, tmp_path, monkeypatch, epochs, step):
+    """Pretrains with the warning signal sent in step ``step``; returns the signal that reached
+    the handler listening before (submitit's, which on rank 0 calls checkpoint(), requeues and
+    exits), the checkpoints there when it ran, and the final checkpoint of the requeued run."""
     calls = []
 
-    def submitit_handler(signum, frame):  # what submitit does on rank 0: checkpoint(), requeue, exit
+    def submitit_handler(signum, frame):
         calls.append((signum, sorted(glob.glob(str(tmp_path / "trained_models" / "dhel" / "*" / "*.ckpt")))))
         raise _Requeued(-1)
 
-    overrides = digits_overrides(digits_root, tmp_path, ["max_epochs=3", "auto_resume.enabled=True", *QUICK])
+    overrides = digits_overrides(digits_root, tmp_path, [f"max_epochs={epochs}", "auto_resume.enabled=True", *QUICK])
     original = _trainer.build_trainer
     monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer",
                         lambda cfg, model, subdir, run_id, extra=(): original(cfg, model, subdir, run_id,
-                                                                             [*extra, _SignalAt(4)]))
+                                                                             [*extra, _SignalAt(step)]))
     previous = signal.signal(WARNING_SIGNAL, submitit_handler)
     try:
         with pytest.raises(_Requeued):
@@ -60,41 +62,28 @@ def test_the_warning_signal_checkpoints_at_the_step_end_then_calls_the_previous_
     finally:
         signal.signal(WARNING_SIGNAL, previous)
     (signum, checkpoints), = calls
+    # The requeued job: auto-resume finds the checkpoint
+    monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer", original)
+    return signum, checkpoints, _state(pretrain(compose("pretrain", "digits", "dhel.yaml", overrides)))
+
+
+def test_the_warning_signal_checkpoints_at_the_step_end_then_calls_the_previous_handler(
+        digits_root, tmp_path, monkeypatch):
+    signum, checkpoints, last = _signalled_then_requeued(digits_root, tmp_path, monkeypatch, epochs=3, step=4)
     assert signum == WARNING_SIGNAL
     (saved,) = checkpoints  # the signal's checkpoint replaced the end-of-epoch one
     assert _state(saved)["global_step"] == 5  # the step the signal arrived in was finished first
-    # The requeued job: auto-resume finds the checkpoint and ends where an uninterrupted run ends.
-    monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer", original)
-    last = pretrain(compose("pretrain", "digits", "dhel.yaml", overrides))
-    assert _state(last)["global_step"] == 9 and _state(last)["epoch"] == 2
+    assert last["global_step"] == 9 and last["epoch"] == 2  # where an uninterrupted run ends
 
 
 def test_a_signal_in_the_last_step_is_handed_on_when_training_ends(digits_root, tmp_path, monkeypatch):
     """No step follows the last one: the signal is handed on as training ends, after a
     checkpoint at the final step, rather than lost while the job evaluates."""
-    calls = []
-
-    def submitit_handler(signum, frame):
-        calls.append(sorted(glob.glob(str(tmp_path / "trained_models" / "dhel" / "*" / "*.ckpt"))))
-        raise _Requeued(-1)
-
-    overrides = digits_overrides(digits_root, tmp_path, ["max_epochs=2", "auto_resume.enabled=True", *QUICK])
-    original = _trainer.build_trainer
-    monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer",
-                        lambda cfg, model, subdir, run_id, extra=(): original(cfg, model, subdir, run_id,
-                                                                             [*extra, _SignalAt(5)]))
-    previous = signal.signal(WARNING_SIGNAL, submitit_handler)
-    try:
-        with pytest.raises(_Requeued):
-            pretrain(compose("pretrain", "digits", "dhel.yaml", overrides))
-    finally:
-        signal.signal(WARNING_SIGNAL, previous)
-    (checkpoints,) = calls
+    signum, checkpoints, last = _signalled_then_requeued(digits_root, tmp_path, monkeypatch, epochs=2, step=5)
+    assert signum == WARNING_SIGNAL
     (saved,) = checkpoints
     assert _state(saved)["global_step"] == 6  # the final step: the requeued job only evaluates
-    monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer", original)
-    last = pretrain(compose("pretrain", "digits", "dhel.yaml", overrides))
-    assert _state(last)["global_step"] == 6
+    assert last["global_step"] == 6
 
 
 def test_without_a_listening_handler_the_signal_is_not_caught(digits_root, tmp_path):
