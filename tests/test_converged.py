@@ -306,3 +306,77 @@ def test_the_optimum_grid_and_its_config_checks():
                           ({"latent_dims": [1]}, "latent_dims"), ({"stall": 0}, "stall")]:
         with pytest.raises(ValueError, match=match):
             check_optimum_study({**cfg, **change})
+
+
+# ------------------------------------------------------ hyperparameters selected at convergence
+
+
+def test_a_grid_group_gives_the_rows_of_the_same_settings_trained_as_defaults_and_tuned(tiny_study, tmp_path):
+    """The grid's points train stacked in one group; each equals the same settings trained in
+    the default and tuned groups (a run's trajectory does not depend on its stack)."""
+    cfg = _tiny_cfg(tmp_path)
+    cfg["settings"][0].update(defaults=False)
+    batch = cfg["settings"][0]["batches"][0]
+    batch.pop("tuned")
+    batch["grid"] = {"dhel": {"temperature": [0.1, 0.3]}}
+    groups = ConvergedStudy(cfg, progress=lambda line: None).groups()
+    assert [g.label for g in groups] == ["converged b64 dhel grid"]
+    ConvergedStudy(cfg, progress=lambda line: None).run()
+    grid, straight = _rows(tmp_path), _rows(tiny_study)
+    assert {r["hp"] for r in grid.values()} == {"grid"} and len(grid) == 4
+    for seed in ("0", "1"):
+        for variant, (hp, straight_variant) in {"temperature=0.3": ("default", ""),
+                                                "temperature=0.1": ("tuned", "temperature=0.1")}.items():
+            ours, theirs = grid[("dhel", variant, seed)], straight[("dhel", straight_variant, seed)]
+            assert theirs["hp"] == hp
+            for column in ("converged", "stopped_step", "r2", "procrustes", "r2_early"):
+                assert ours[column] == theirs[column], (variant, seed, column)
+
+
+def _grid_row(method, kwargs, seed, r2, converged, b=32):
+    return {"method": method, "batch_size": str(b), "hp": "grid", "seed": str(seed), "r2": str(r2),
+            "converged": "true" if converged else "false", "loss_kwargs": __import__("json").dumps(kwargs)}
+
+
+def test_the_pick_prefers_converged_seeds_then_r2_and_keeps_a_default_within_the_seeds_half_range():
+    from solo_plugins.identifiability.selection import edge_extensions, pick
+
+    t = lambda v: {"temperature": v}  # noqa: E731
+    rows = [_grid_row("dhel", t(0.1), 0, 0.999, False), _grid_row("dhel", t(0.1), 1, 0.999, False),
+            _grid_row("dhel", t(0.3), 0, 0.990, True), _grid_row("dhel", t(0.3), 1, 0.980, True),
+            _grid_row("dhel", t(1.0), 0, 0.996, True), _grid_row("dhel", t(1.0), 1, 0.990, True)]
+    p = pick(rows, "dhel", 32, t(0.3))
+    # 0.1 has the best R² but converged on no seed; 1.0 beats the default by 0.008 > the larger half-range 0.005
+    assert p.point.settings == t(1.0) and not p.at_cap
+    assert edge_extensions(p, {"temperature": [0.1, 0.3, 1.0]}) == [t(2.0)]
+    rows[4]["r2"] = "0.989"  # now 1.0 beats the default by 0.0045, within the half-range 0.005
+    p = pick(rows, "dhel", 32, t(0.3))
+    assert p.point.settings == t(0.3) and "shipped default" in p.reason
+    assert edge_extensions(p, {"temperature": [0.1, 0.3, 1.0]}) == []
+    at_cap = [_grid_row("kcl", {"gamma": g, "t": 2.0}, s, 0.9 + g / 1000, False, b=8) for g in (4, 16) for s in (0, 1)]
+    p = pick(at_cap, "kcl", 8, {"gamma": 16, "t": 2.0})
+    assert p.at_cap and p.point.settings == {"gamma": 16, "t": 2.0}
+    assert edge_extensions(p, {"gamma": [4, 16], "t": [2.0]}) == [{"gamma": 32.0, "t": 2.0}]
+    assert pick(at_cap, "kcl", 32, {}) is None
+
+
+def test_the_shipped_selection_config_covers_the_grid_the_issue_asks_for():
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=f"{CONFIGS}/sweep", version_base=None):
+        cfg = OmegaConf.to_container(compose("identifiability_selection.yaml"), resolve=True)
+    check_converged_study(cfg)
+    groups = ConvergedStudy(cfg, progress=lambda line: None).groups()
+    assert not set(cfg["seeds"]) & {0, 1, 2, 3, 4} and len(cfg["seeds"]) >= 2 and cfg["threads"] == 1
+    assert {g.settings.batch_size for g in groups} == {8, 32, 128}
+    caps = {g.settings.batch_size: g.criterion.max_steps for g in groups}
+    assert caps[8] == 60_000 and all(g.runs[0].hp == "grid" for g in groups)
+    for g in groups:
+        values = {r.method: set() for r in g.runs}
+        for r in g.runs:
+            values[r.method].add(tuple(v for k, v in r.spec if k not in ("loss", "kernel")))
+        (method, points), = values.items()
+        expected = {"infonce": 5, "dcl": 5, "dhel": 5, "kcl": 9}[method]
+        assert len(points) == expected and len(g.runs) == expected * len(cfg["seeds"])
+        assert g.settings.mixing_layers == 2 and g.settings.hidden == (256, 256) and g.settings.lr == 0.001

@@ -3,11 +3,16 @@
 A config (``configs/sweep/identifiability_converged.yaml``) lists settings (a stage name and
 a mixing depth), each with batch sizes, and per batch size the step floor and cap and the tuned
 loss settings. A group is one (setting, batch size, hyperparameter choice): its runs (methods x
-seeds) train together by :func:`~solo_plugins.identifiability.convergence.train_to_convergence`,
+seeds) train together. A batch size may also carry a ``grid`` (per method, lists of values per
+loss setting, e.g. ``{kcl: {gamma: [4, 16], t: [1, 2]}}``): each method's grid points x seeds
+are one more group, labelled ``<stage> b<B> <method> grid`` with ``hp: grid``
+(``configs/sweep/identifiability_selection.yaml``); a setting with ``defaults: false`` has no
+default groups. The runs of a group train together by :func:`~solo_plugins.identifiability.convergence.train_to_convergence`,
 which saves the group's state in ``groups/<group>.pt`` while it trains; each run's row lands
 in ``results.csv`` (and ``runs/<run>/row.json`` with its curve) when the run stops.
 """
 
+import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -93,10 +98,25 @@ def check_converged_study(cfg: Dict) -> None:
             _int(batch, "batch_size", at, 2)
             _int(batch, "min_steps", at)
             _int(batch, "max_steps", at, batch["min_steps"])
+            for name, axes in (batch.get("grid") or {}).items():
+                if name not in methods:
+                    raise ValueError(f"{at}grid: {name!r} is not one of methods {sorted(methods)}")
+                for key, values in dict(axes or {}).items():
+                    if not isinstance(values, (list, tuple)) or not values:
+                        raise ValueError(f"{at}grid.{name}.{key} must be a non-empty list of values; got {values!r}")
+                for change in grid_points(axes):
+                    check_loss_spec({**methods[name], **change}, f"{at}grid.{name}")
             for name, change in (batch.get("tuned") or {}).items():
                 if name not in methods:
                     raise ValueError(f"{at}tuned: {name!r} is not one of methods {sorted(methods)}")
                 check_loss_spec({**methods[name], **dict(change)}, f"{at}tuned.{name}")
+
+
+def grid_points(axes: Dict) -> List[Dict]:
+    """Every combination of a grid's values: ``{"gamma": [4, 16], "t": [1]}`` gives
+    ``[{"gamma": 4, "t": 1}, {"gamma": 16, "t": 1}]``."""
+    keys = sorted(axes or {})
+    return [dict(zip(keys, values)) for values in itertools.product(*(list(axes[k]) for k in keys))]
 
 
 class ConvergedStudy:
@@ -113,7 +133,7 @@ class ConvergedStudy:
         c = self.cfg
         d, seeds = int(c["latent_dim"]), list(c["seeds"])
         criterion = dict(c.get("criterion") or {})
-        defaults, tuned = [], []
+        defaults, tuned, grids = [], [], []
         for setting in c["settings"]:
             methods = {m: self.methods[m] for m in (setting.get("methods") or self.methods)}
             for batch in setting["batches"]:
@@ -128,13 +148,18 @@ class ConvergedStudy:
                 crit = Criterion(**{**criterion, "min_steps": int(batch["min_steps"]),
                                     "max_steps": int(batch["max_steps"])})
                 stage, cap = setting["stage"], int(batch["max_steps"])
-                runs = runs_for(stage, "default", methods, {}, d, b, cap, seeds)
-                defaults.append(Group(f"{stage} b{b} defaults", tuple(runs), settings, crit))
+                if setting.get("defaults", True):
+                    runs = runs_for(stage, "default", methods, {}, d, b, cap, seeds)
+                    defaults.append(Group(f"{stage} b{b} defaults", tuple(runs), settings, crit))
                 changes = {m: [dict(v)] for m, v in (batch.get("tuned") or {}).items() if m in methods}
                 if changes:
                     runs = runs_for(stage, "tuned", {m: methods[m] for m in changes}, changes, d, b, cap, seeds)
                     tuned.append(Group(f"{stage} b{b} tuned", tuple(runs), settings, crit))
-        return defaults + tuned
+                for m, axes in (batch.get("grid") or {}).items():
+                    if m in methods:
+                        runs = runs_for(stage, "grid", {m: methods[m]}, {m: grid_points(axes)}, d, b, cap, seeds)
+                        grids.append(Group(f"{stage} b{b} {m} grid", tuple(runs), settings, crit))
+        return defaults + tuned + grids
 
     def run(self) -> List[Dict]:
         source_commit()
