@@ -7,13 +7,29 @@ from setuptools.command.build_py import build_py
 
 VERSION = re.search(r'__version__ = "([^"]+)"', open("solo_plugins/_version.py").read()).group(1)
 
-# What the package imports at run time. The tested versions are pinned in constraints.txt;
-# solo-learn itself is not on PyPI in a usable version (README.md: it is installed from
-# GitHub at 9187ea3, and brings lightning, torchmetrics < 0.12, wandb, timm, einops).
-INSTALL_REQUIRES = [
-    "torch>=2.1",
+# The core (losses, metrics) needs torch alone; the rest comes with extras. The tested
+# versions are pinned in constraints.txt. solo-learn itself is not on PyPI in a usable version
+# and PyPI refuses a URL dependency: scripts/install.sh installs it from GitHub at 9187ea3; the
+# [solo] extra brings its own dependencies.
+INSTALL_REQUIRES = ["torch>=2.1"]
+
+SOLO = [
     "torchvision>=0.16",
     "lightning>=2.1.2",
+    "torchmetrics>=0.11.4,<0.12",  # 1.x breaks solo-learn's kNN
+    "omegaconf>=2.3,<2.4",
+    "hydra-core>=1.3.2,<1.4",
+    "timm>=0.9",
+    "einops>=0.6",
+    "wandb>=0.15",
+    "tqdm>=4.60",
+    "scipy>=1.11",
+    "scikit-learn>=1.3",
+    "threadpoolctl>=3.1",
+    "numpy>=1.24",
+    "pillow>=9",
+]
+STUDIES = [
     "omegaconf>=2.3,<2.4",
     "hydra-core>=1.3.2,<1.4",
     "scipy>=1.11",
@@ -23,14 +39,27 @@ INSTALL_REQUIRES = [
     "numpy>=1.24",
     "pillow>=9",
 ]
+SLURM = ["submitit>=1.5.4", "hydra-submitit-launcher>=1.2.0"]
+DOCS = ["sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"]
+TEST = ["pytest>=7.4", "black==23.12.0", "isort==5.13.2", "flake8>=7"]  # black/isort/flake8: the upstream series
+
+#: Installed into site-packages beside the package (non-editable installs): every Python of the
+#: environment runs this line at start-up, so that solo-learn's own scripts find `method: dhel`
+#: in every rank (solo_plugins/autoregister.py). It imports nothing heavy, and nothing at all
+#: when the package is gone.
+PTH_LINE = ("import importlib.util as _u; _u.find_spec('solo_plugins') and "
+            "__import__('solo_plugins.autoregister').autoregister.install()\n")
 
 
 class build_py_with_configs(build_py):
     """Ships the repository's top-level configs/ inside the package as solo_plugins/configs,
-    so that an installed wheel has every YAML the commands name."""
+    so that an installed wheel has every YAML the commands name, and solo_plugins.pth beside
+    the package (see PTH_LINE)."""
 
     def run(self):
         super().run()
+        with open(os.path.join(self.build_lib, "solo_plugins.pth"), "w") as f:
+            f.write(PTH_LINE)
         target = os.path.join(self.build_lib, "solo_plugins", "configs")
         if os.path.isdir("configs"):
             shutil.rmtree(target, ignore_errors=True)
@@ -48,9 +77,13 @@ setup(
     python_requires=">=3.9",
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=7.4", "black==23.12.0", "isort==5.13.2", "flake8>=7"],  # black/isort/flake8: the upstream series
+        "solo": SOLO,
+        "studies": STUDIES,
+        "slurm": SLURM,
         "dali": ["nvidia-dali-cuda120"],
-        "slurm": ["submitit>=1.5.4", "hydra-submitit-launcher>=1.2.0"],
+        "docs": DOCS,
+        "test": TEST + SOLO + STUDIES + SLURM,
+        "all": SOLO + STUDIES + SLURM + DOCS + TEST,
     },
     cmdclass={"build_py": build_py_with_configs},
     entry_points={

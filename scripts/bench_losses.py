@@ -77,7 +77,7 @@ FLOORS = {"dhel": floor_two_blocks, "kcl": floor_two_blocks, "dcl": floor_2n, "d
           "kcl_riesz": floor_two_blocks}
 
 
-def riesz_before(z1, z2, s=1.0, gamma=1.0):
+def riesz_before(z1, z2, s=-1.0, gamma=1.0):
     """KCL's Riesz loss as this package computed it before its distances' backward ran in row
     blocks: d² by torch.cdist, whose CUDA backward holds an (N, n, D) buffer."""
     from solo_plugins.losses import kcl
@@ -85,7 +85,7 @@ def riesz_before(z1, z2, s=1.0, gamma=1.0):
     blocked = kcl.squared_distances
     kcl.squared_distances = lambda a, b: torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist").square()
     try:
-        return kcl_loss_func(z1, z2, "riesz", s, gamma)
+        return kcl_loss_func(z1, z2, kernel="riesz", s=s, gamma=gamma)
     finally:
         kcl.squared_distances = blocked
 
@@ -145,12 +145,12 @@ def main():
 
     simclr = solo_simclr()
     ours = {
-        "dhel": lambda a, b: dhel_loss_func(a, b, 0.3),
-        "kcl": lambda a, b: kcl_loss_func(a, b, "gaussian", 2.0, 16.0),
-        "dcl": lambda a, b: dcl_loss_func(a, b, 0.1),
-        "dclw": lambda a, b: dcl_loss_func(a, b, 0.1, 0.5),
-        "infonce": lambda a, b: infonce_loss_func(a, b, 0.2),
-        "kcl_riesz": lambda a, b: kcl_loss_func(a, b, "riesz", 1.0, 1.0),
+        "dhel": lambda a, b: dhel_loss_func(a, b, temperature=0.3),
+        "kcl": lambda a, b: kcl_loss_func(a, b, kernel="gaussian", t=2.0, gamma=16.0),
+        "dcl": lambda a, b: dcl_loss_func(a, b, temperature=0.1),
+        "dclw": lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5),
+        "infonce": lambda a, b: infonce_loss_func(a, b, temperature=0.2),
+        "kcl_riesz": lambda a, b: kcl_loss_func(a, b, kernel="riesz", s=-1.0, gamma=1.0),
     }
     straightforward = {"dhel": naive_dhel, "kcl": naive_kcl, "dcl": naive_dcl, "infonce": naive_infonce,
                        "kcl_riesz": riesz_before}

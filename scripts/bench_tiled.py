@@ -30,7 +30,7 @@ LOSSES = {
     "dhel": ("dhel_loss_func", {"temperature": 0.3}, 1),
     "kcl gaussian": ("kcl_loss_func", {"kernel": "gaussian", "t": 2.0, "gamma": 16.0}, 1),
     "kcl imq": ("kcl_loss_func", {"kernel": "imq", "t": 1.0, "gamma": 16.0}, 1),
-    "kcl riesz": ("kcl_loss_func", {"kernel": "riesz", "t": 1.0, "gamma": 1.0}, 1),
+    "kcl riesz": ("kcl_loss_func", {"kernel": "riesz", "s": -1.0, "gamma": 1.0}, 1),
     "mv-infonce (3 views)": ("mv_infonce_loss_func", {"temperature": 0.2}, 3),
     "mv-dhel (3 views)": ("mv_dhel_loss_func", {"temperature": 0.3}, 1),
     "mv-kcl (3 views)": ("mv_kcl_loss_func", {"kernel": "gaussian", "t": 2.0, "gamma": 16.0}, 1),

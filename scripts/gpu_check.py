@@ -52,16 +52,16 @@ from solo_plugins.losses import (  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 LOSSES = {
-    "infonce": (lambda a, b: infonce_loss_func(a, b, 0.2), "2n"),
-    "dcl": (lambda a, b: dcl_loss_func(a, b, 0.1), "2n"),
-    "dclw": (lambda a, b: dcl_loss_func(a, b, 0.1, 0.5), "2n"),
-    "dhel": (lambda a, b: dhel_loss_func(a, b, 0.3), "blocks"),
-    "kcl gaussian": (lambda a, b: kcl_loss_func(a, b, "gaussian", 2.0, 16.0), "blocks"),
-    "kcl imq": (lambda a, b: kcl_loss_func(a, b, "imq", 1.0, 16.0), "blocks"),
-    "kcl riesz": (lambda a, b: kcl_loss_func(a, b, "riesz", 1.0, 1.0), "blocks"),
-    "mv-dhel (2 views)": (lambda a, b: mv_dhel_loss_func([a, b], 0.3), "blocks"),
-    "infonce tiled": (lambda a, b: infonce_loss_func(a, b, 0.2, chunk_size=TILE), "2n"),
-    "dhel tiled": (lambda a, b: dhel_loss_func(a, b, 0.3, chunk_size=TILE), "blocks"),
+    "infonce": (lambda a, b: infonce_loss_func(a, b, temperature=0.2), "2n"),
+    "dcl": (lambda a, b: dcl_loss_func(a, b, temperature=0.1), "2n"),
+    "dclw": (lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5), "2n"),
+    "dhel": (lambda a, b: dhel_loss_func(a, b, temperature=0.3), "blocks"),
+    "kcl gaussian": (lambda a, b: kcl_loss_func(a, b, kernel="gaussian", t=2.0, gamma=16.0), "blocks"),
+    "kcl imq": (lambda a, b: kcl_loss_func(a, b, kernel="imq", t=1.0, gamma=16.0), "blocks"),
+    "kcl riesz": (lambda a, b: kcl_loss_func(a, b, kernel="riesz", s=-1.0, gamma=1.0), "blocks"),
+    "mv-dhel (2 views)": (lambda a, b: mv_dhel_loss_func([a, b], temperature=0.3), "blocks"),
+    "infonce tiled": (lambda a, b: infonce_loss_func(a, b, temperature=0.2, chunk_size=TILE), "2n"),
+    "dhel tiled": (lambda a, b: dhel_loss_func(a, b, temperature=0.3, chunk_size=TILE), "blocks"),
 }
 # The tiled rows (chunk_size) are also compared with the same loss over the whole block.
 TILE = 1024
@@ -135,7 +135,7 @@ STEP_KWARGS = {
     "dclw": {"temperature": 0.1, "weight_sigma": 0.5},
     "dhel": {"temperature": 0.3},
     "kcl": {"kernel": "gaussian", "t": 2.0, "gamma": 16.0},
-    "kcl riesz": {"kernel": "riesz", "t": 1.0, "gamma": 1.0},
+    "kcl riesz": {"kernel": "riesz", "s": -1.0, "gamma": 1.0},
     "dhel chunked": {"temperature": 0.3, "loss_chunk_size": 48, "forward_chunk_size": 48},
 }
 MULTI_VIEW = ("infonce", "dhel", "kcl")

@@ -1,6 +1,6 @@
 import functools
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 
 @functools.lru_cache(maxsize=None)

@@ -57,7 +57,8 @@ def kcl_kernels(kernel, t):
     return same, same
 
 
-def kcl(z1, z2, kernel, t, gamma):
+def kcl(z1, z2, kernel, t=None, gamma=16.0, s=None):
+    t = s if t is None else t  # the package names the Riesz kernels' exponent s
     x, y, n = _unit(z1), _unit(z2), z1.shape[0]
     k_align, k_unif = kcl_kernels(kernel, t)
     align = sum(k_align(_d2(x[i], y[i])) for i in range(n)) / n
@@ -129,7 +130,8 @@ def mv_infonce(views, temperature):
     return total / n
 
 
-def mv_kcl(views, kernel, t, gamma):
+def mv_kcl(views, kernel, t=None, gamma=16.0, s=None):
+    t = s if t is None else t
     """-2 mean_{v<w} mean_i k(x_i^v, x_i^w) + γ (2/V) Σ_v mean_{i≠j} k(x_i^v, x_j^v)."""
     xs, n, n_views = [_unit(v) for v in views], views[0].shape[0], len(views)
     k_align, k_unif = kcl_kernels(kernel, t)

@@ -28,17 +28,17 @@ LOSSES = {
     "dcl": lambda a, b: dcl_loss_func(a, b, temperature=0.1),
     "dclw": lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5),
     "dclw_grad": lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5, weight_grad=True),
-    **{f"kcl_{k}": (lambda a, b, k=k: kcl_loss_func(a, b, kernel=k, t=1.0 if "riesz" in k else 2.0)) for k in KERNELS},
+    **{f"kcl_{k}": (lambda a, b, k=k: kcl_loss_func(a, b, kernel=k, **({"s": -1.0} if "riesz" in k else {"t": 2.0}))) for k in KERNELS},
     "mv_dhel": lambda a, b: mv_dhel_loss_func([a, b, 2 * a]),
     "mv_infonce": lambda a, b: mv_infonce_loss_func([a, b, 2 * a]),
     "mv_kcl_imq": lambda a, b: mv_kcl_loss_func([a, b, 2 * a], kernel="imq", t=1.0),
-    "mv_kcl_riesz": lambda a, b: mv_kcl_loss_func([a, b, 2 * a], kernel="riesz", t=1.0),
+    "mv_kcl_riesz": lambda a, b: mv_kcl_loss_func([a, b, 2 * a], kernel="riesz", s=-1.0),
     # the tiled path (chunk_size): rows in tiles, recomputed in backward
     "infonce_tiled": lambda a, b: infonce_loss_func(a, b, temperature=0.2, chunk_size=4),
     "dclw_tiled": lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5, chunk_size=4),
     "dhel_tiled": lambda a, b: dhel_loss_func(a, b, temperature=0.3, chunk_size=4),
     "kcl_imq_tiled": lambda a, b: kcl_loss_func(a, b, kernel="imq", t=1.0, chunk_size=4),
-    "kcl_riesz_tiled": lambda a, b: kcl_loss_func(a, b, kernel="riesz", t=1.0, chunk_size=4),
+    "kcl_riesz_tiled": lambda a, b: kcl_loss_func(a, b, kernel="riesz", s=-1.0, chunk_size=4),
     "mv_infonce_tiled": lambda a, b: mv_infonce_loss_func([a, b, 2 * a], chunk_size=4),
 }
 
@@ -86,6 +86,8 @@ def _step_problems(name, device, crops=2, **kwargs):
     cfg = base_cfg(name, **kwargs)
     if crops != 2:  # 2 large + 2 small crops: the multi-view loss
         cfg.data.num_small_crops = crops - 2
+        if name == "infonce":
+            cfg.method_kwargs.multiview = True
         cfg.augmentations = [{"crop_size": 32, "num_crops": 2}, {"crop_size": 16, "num_crops": crops - 2}]
     model = CLASSES[name](cfg).to(device)
     if crops == 2:
@@ -103,7 +105,7 @@ def _step_problems(name, device, crops=2, **kwargs):
 @pytest.mark.parametrize(
     "name,kwargs",
     [("infonce", {}), ("dhel", {}), ("dcl", {}), ("dclw", {}), ("kcl", {})]
-    + [("kcl", {"kernel": k, "t": 1.0}) for k in KERNELS if k != "gaussian"],
+    + [("kcl", {"kernel": k, **({"s": -1.0} if "riesz" in k else {"t": 1.0})}) for k in KERNELS if k != "gaussian"],
 )
 def test_training_step_issues_no_host_sync(name, kwargs, device):
     log = _step_problems(name, device, **kwargs)

@@ -6,6 +6,7 @@ import torch
 from solo_plugins.losses import (
     KERNELS,
     DCLLoss,
+    DCLWLoss,
     DHELLoss,
     InfoNCELoss,
     KCLLoss,
@@ -28,16 +29,21 @@ KCL_SETTINGS = [
     ("gaussian", 0.5, 1.0),
     ("log", 1.0, 4.0),
     ("imq", 1.5, 2.0),
-    ("riesz", 2.0, 1.0),
-    ("riesz", 0.5, 3.0),
+    ("riesz", -0.5, 3.0),
     ("riesz", -1.0, 1.0),
     ("gaussian_riesz", 1.0, 2.0),
+    ("gaussian_riesz", -1.0, 1.0),
 ]
+
+
+def kcl_kwargs(kernel, parameter, gamma):
+    """KCL's settings with the kernel's parameter under its name: t (scale) or s (Riesz exponent)."""
+    return {"kernel": kernel, "s" if "riesz" in kernel else "t": parameter, "gamma": gamma}
 
 # (our function, reference, kwargs) for every loss and option.
 CASES = (
     [(dhel_loss_func, ref.dhel, dict(temperature=t, include_augs=a)) for t in (0.3, 0.07, 0.02) for a in (True, False)]
-    + [(kcl_loss_func, ref.kcl, dict(kernel=k, t=t, gamma=g)) for k, t, g in KCL_SETTINGS]
+    + [(kcl_loss_func, ref.kcl, kcl_kwargs(k, t, g)) for k, t, g in KCL_SETTINGS]
     + [(dcl_loss_func, ref.dcl, dict(temperature=t, weight_sigma=s)) for t in (0.1, 0.5) for s in (None, 0.5)]
     + [(dcl_loss_func, ref.dcl, dict(temperature=0.02, weight_sigma=0.5))]
     + [(infonce_loss_func, ref.infonce, dict(temperature=t)) for t in (0.2, 0.05, 0.02)]
@@ -100,13 +106,13 @@ def test_each_part_matches_the_brute_force_parts():
     gen = torch.Generator().manual_seed(1)
     z1, z2 = torch.randn(7, 5, generator=gen, dtype=torch.float64), torch.randn(7, 5, generator=gen, dtype=torch.float64)
     cases = [
-        (dhel_loss_terms(z1, z2, 0.3), _positive_term(z1, z2, 0.3), ref.dhel(z1, z2, 0.3)),
-        (dcl_loss_terms(z1, z2, 0.2), _positive_term(z1, z2, 0.2), ref.dcl(z1, z2, 0.2)),
-        (infonce_loss_terms(z1, z2, 0.2), _positive_term(z1, z2, 0.2), ref.infonce(z1, z2, 0.2)),
+        (dhel_loss_terms(z1, z2, temperature=0.3), _positive_term(z1, z2, 0.3), ref.dhel(z1, z2, 0.3)),
+        (dcl_loss_terms(z1, z2, temperature=0.2), _positive_term(z1, z2, 0.2), ref.dcl(z1, z2, 0.2)),
+        (infonce_loss_terms(z1, z2, temperature=0.2), _positive_term(z1, z2, 0.2), ref.infonce(z1, z2, 0.2)),
     ]
     x, y = ref._unit(z1), ref._unit(z2)
     k_align = -2 * sum(ref.kernel_value("gaussian", ref._d2(a, b), 2.0) for a, b in zip(x, y)) / len(x)
-    cases.append((kcl_loss_terms(z1, z2, "gaussian", 2.0, 16.0), k_align, ref.kcl(z1, z2, "gaussian", 2.0, 16.0)))
+    cases.append((kcl_loss_terms(z1, z2, kernel="gaussian", t=2.0, gamma=16.0), k_align, ref.kcl(z1, z2, "gaussian", 2.0, 16.0)))
     for parts, alignment, total in cases:
         torch.testing.assert_close(parts.alignment, alignment)
         torch.testing.assert_close(parts.uniformity, total - alignment)
@@ -118,10 +124,14 @@ def test_modules_match_functions():
     gen = torch.Generator().manual_seed(2)
     z1, z2 = torch.randn(12, 8, generator=gen), torch.randn(12, 8, generator=gen)
     pairs = [
-        (DHELLoss(temperature=0.2, include_augs=False), dhel_loss_func(z1, z2, 0.2, False)),
-        (KCLLoss(kernel="imq", t=1.0, gamma=3.0), kcl_loss_func(z1, z2, "imq", 1.0, 3.0)),
-        (DCLLoss(temperature=0.3, weight_sigma=0.5), dcl_loss_func(z1, z2, 0.3, 0.5)),
-        (InfoNCELoss(temperature=0.1), infonce_loss_func(z1, z2, 0.1)),
+        (DHELLoss(temperature=0.2, include_augs=False), dhel_loss_func(z1, z2, temperature=0.2, include_augs=False)),
+        (KCLLoss(kernel="imq", t=1.0, gamma=3.0), kcl_loss_func(z1, z2, kernel="imq", t=1.0, gamma=3.0)),
+        (KCLLoss(kernel="riesz", s=-1.0, gamma=3.0), kcl_loss_func(z1, z2, kernel="riesz", s=-1.0, gamma=3.0)),
+        (DCLLoss(temperature=0.3), dcl_loss_func(z1, z2, temperature=0.3)),
+        (DCLWLoss(temperature=0.3, sigma=0.5), dcl_loss_func(z1, z2, temperature=0.3, weight_sigma=0.5)),
+        (DCLWLoss(temperature=0.3, sigma=0.5, weight_grad=True),
+         dcl_loss_func(z1, z2, temperature=0.3, weight_sigma=0.5, weight_grad=True)),
+        (InfoNCELoss(temperature=0.1), infonce_loss_func(z1, z2, temperature=0.1)),
     ]
     for module, value in pairs:
         torch.testing.assert_close(module(z1, z2), value)
@@ -158,8 +168,8 @@ def test_kcl_half_precision_inputs(dtype):
     gen = torch.Generator().manual_seed(4)
     z1, z2 = torch.randn(64, 128, generator=gen), torch.randn(64, 128, generator=gen)
     for kernel, t, gamma in KCL_SETTINGS:
-        low = kcl_loss_func(z1.to(dtype), z2.to(dtype), kernel, t, gamma)
-        full = kcl_loss_func(z1.to(dtype).float(), z2.to(dtype).float(), kernel, t, gamma)
+        low = kcl_loss_func(z1.to(dtype), z2.to(dtype), **kcl_kwargs(kernel, t, gamma))
+        full = kcl_loss_func(z1.to(dtype).float(), z2.to(dtype).float(), **kcl_kwargs(kernel, t, gamma))
         assert torch.isfinite(low) and low.item() == pytest.approx(full.item(), rel=1e-5, abs=1e-6)
 
 
@@ -184,7 +194,7 @@ def test_losses_stay_float32_under_autocast():
 
 
 COLLAPSE_LOSSES = [(n, f) for n, f in ALL_LOSSES] + [
-    (f"kcl-{k}-{t}", (lambda k, t, g: lambda a, b, _: kcl_loss_func(a, b, k, t, g))(k, t, g))
+    (f"kcl-{k}-{t}", (lambda k, t, g: lambda a, b, _: kcl_loss_func(a, b, **kcl_kwargs(k, t, g)))(k, t, g))
     for k, t, g in KCL_SETTINGS
 ]
 
@@ -215,11 +225,12 @@ def test_riesz_floor_is_documented_bound():
     z = torch.ones(4, 8)
     # Complete collapse: every pair sits at the floor's lowest value, eps/2, so the energy of
     # each view is exactly (eps/2)^(-s/2).
-    parts = kcl_loss_terms(z, z, kernel="riesz", t=2.0, gamma=1.0)
+    parts = kcl_loss_terms(z, z, kernel="gaussian_riesz", s=2.0, gamma=1.0)
     assert parts.uniformity.item() == pytest.approx(2 * (RIESZ_EPS / 2) ** (-1.0), rel=1e-4)
 
 
-@pytest.mark.parametrize("kernel,s", [("riesz", 1.0), ("riesz", 2.0), ("riesz", -1.0), ("gaussian_riesz", 1.0)])
+@pytest.mark.parametrize("kernel,s", [("gaussian_riesz", 1.0), ("gaussian_riesz", 2.0), ("riesz", -1.0),
+                                      ("gaussian_riesz", -1.0)])
 def test_nearly_collapsed_embeddings_get_a_separating_riesz_gradient(kernel, s):
     """Pairs closer than the floor still feel repulsion: a gradient step spreads them."""
     from solo_plugins.losses.kcl import RIESZ_EPS
@@ -234,7 +245,7 @@ def test_nearly_collapsed_embeddings_get_a_separating_riesz_gradient(kernel, s):
         return d2[~torch.eye(6, dtype=torch.bool)]
 
     assert spread(z).max() < RIESZ_EPS  # every pair is below the floor
-    loss = kcl_loss_terms(z, z.detach().clone(), kernel=kernel, t=s, gamma=1.0).uniformity
+    loss = kcl_loss_terms(z, z.detach().clone(), kernel=kernel, s=s, gamma=1.0).uniformity
     (grad,) = torch.autograd.grad(loss, z)
     assert torch.isfinite(grad).all() and grad.abs().max() > 0
     stepped = z.detach() - 1e-4 * grad / grad.norm()
@@ -262,8 +273,14 @@ BAD_INPUTS = [
     (lambda: dcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), weight_sigma=0.0), "weight_sigma"),
     (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), kernel="laplace"), "gaussian, log, imq, riesz"),
     (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), gamma=-1.0), "gamma"),
-    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), t=0.0), "t must be > 0"),
-    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), kernel="riesz", t=0.0), "non-zero"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), t=0.0), r"t \(the scale of kernel='gaussian'\) must be > 0"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), kernel="riesz", s=0.0), "non-zero"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), kernel="riesz", s=1.0),
+     r"s > 0 .* no lower bound.*s < 0.*gaussian_riesz"),
+    (lambda: KCLLoss(kernel="riesz", s=2.0), "no lower bound"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), kernel="riesz"), "needs s, the Riesz exponent"),
+    (lambda: kcl_loss_func(torch.randn(4, 3), torch.randn(4, 3), kernel="gaussian", s=1.0), "takes t"),
+    (lambda: DCLWLoss(sigma=0.0), "sigma"),
     (lambda: DHELLoss(temperature=0), "temperature"),
     (lambda: KCLLoss(kernel="cosine"), "kernel must be one of"),
     (lambda: DCLLoss(weight_sigma=-1), "weight_sigma"),
@@ -279,7 +296,8 @@ def test_bad_input_raises_value_error_naming_the_argument(call, message):
 def test_kernels_constant_lists_every_kernel():
     assert set(KERNELS) == {"gaussian", "log", "imq", "riesz", "gaussian_riesz"}
     for kernel in KERNELS:
-        assert math.isfinite(kcl_loss_func(torch.randn(5, 4), torch.randn(5, 4), kernel=kernel).item())
+        parameter = {"s": -1.0} if "riesz" in kernel else {}
+        assert math.isfinite(kcl_loss_func(torch.randn(5, 4), torch.randn(5, 4), kernel=kernel, **parameter).item())
 
 
 @pytest.mark.parametrize("weight_grad", [False, True])
@@ -300,8 +318,59 @@ def test_dclw_weight_gradient_changes_the_gradient_not_the_value():
     gen = torch.Generator().manual_seed(4)
     z1 = torch.randn(6, 5, generator=gen, requires_grad=True)
     z2 = torch.randn(6, 5, generator=gen)
-    a = dcl_loss_func(z1, z2, 0.2, 0.5, weight_grad=False)
-    b = dcl_loss_func(z1, z2, 0.2, 0.5, weight_grad=True)
+    a = dcl_loss_func(z1, z2, temperature=0.2, weight_sigma=0.5, weight_grad=False)
+    b = dcl_loss_func(z1, z2, temperature=0.2, weight_sigma=0.5, weight_grad=True)
     torch.testing.assert_close(a, b)
     (ga,), (gb,) = torch.autograd.grad(a, z1), torch.autograd.grad(b, z1)
     assert (ga - gb).abs().max() > 1e-4
+
+
+# ------------------------------------------------------------------------- the 0.4 API
+
+
+POSITIONAL_CALLS = [
+    lambda z: dhel_loss_func(z, z, 0.3),
+    lambda z: dhel_loss_terms(z, z, 0.3),
+    lambda z: infonce_loss_func(z, z, 0.2),
+    lambda z: dcl_loss_func(z, z, 0.1),
+    lambda z: dcl_loss_terms(z, z, 0.1, 0.5),
+    lambda z: kcl_loss_func(z, z, "gaussian"),
+    lambda z: kcl_loss_terms(z, z, "gaussian", 2.0, 16.0),
+    lambda z: DHELLoss(0.3),
+    lambda z: KCLLoss("gaussian"),
+    lambda z: DCLLoss(0.1),
+    lambda z: DCLWLoss(0.1),
+    lambda z: InfoNCELoss(0.2),
+]
+
+
+@pytest.mark.parametrize("call", POSITIONAL_CALLS)
+def test_options_after_the_views_are_keyword_only(call):
+    """0.3 accepted dhel_loss_func(z1, z2, 0.3): a swapped option passed silently."""
+    with pytest.raises(TypeError):
+        call(torch.randn(4, 3))
+
+
+def test_renamed_forms_still_work_for_one_release_with_a_future_warning():
+    gen = torch.Generator().manual_seed(7)
+    z1, z2 = torch.randn(6, 5, generator=gen), torch.randn(6, 5, generator=gen)
+    with pytest.warns(FutureWarning, match=r"renamed s .* pass s=-1.0"):
+        old = kcl_loss_func(z1, z2, kernel="riesz", t=-1.0)
+    torch.testing.assert_close(old, kcl_loss_func(z1, z2, kernel="riesz", s=-1.0))
+    with pytest.warns(FutureWarning, match=r"use DCLWLoss\(sigma=0.5\)"):
+        old = DCLLoss(temperature=0.2, weight_sigma=0.5)
+    torch.testing.assert_close(old(z1, z2), DCLWLoss(temperature=0.2, sigma=0.5)(z1, z2))
+
+
+def test_riesz_with_a_positive_exponent_would_have_no_lower_bound():
+    """Why kernel='riesz' with s > 0 is refused: its alignment -2 d^(-s) falls without limit as
+    a positive pair closes (measured through the float64 reference, which 0.3 computed)."""
+    z1 = torch.randn(8, 4, dtype=torch.float64)
+    values = []
+    for distance in (1e-1, 1e-2, 1e-3):
+        z2 = z1 / z1.norm(dim=1, keepdim=True) + distance * torch.nn.functional.normalize(torch.randn(8, 4, dtype=torch.float64), dim=1)
+        values.append(float(ref.kcl(z1, z2, "riesz", t=1.0, gamma=1.0)))
+    assert values[0] > values[1] > values[2] and values[2] < -1000
+    for distance in (1e-1, 1e-3):  # s < 0 stays bounded: -d^(-s) = -d^|s| >= -2^|s|
+        z2 = z1 + distance * torch.randn(8, 4, dtype=torch.float64)
+        assert kcl_loss_func(z1, z2, kernel="riesz", s=-1.0, gamma=1.0).item() > -10

@@ -146,7 +146,7 @@ def test_training_step_uses_the_loss_library_and_logs_both_parts(monkeypatch):
     batch = next(iter(DataLoader(FakeViews(4), batch_size=4)))
     loss = model.training_step(batch, 0)
     z1, z2 = (model(v)["z"] for v in batch[1])
-    expected = kcl_loss_terms(z1, z2, "imq", 1.0, 3.0)
+    expected = kcl_loss_terms(z1, z2, kernel="imq", t=1.0, gamma=3.0)
     torch.testing.assert_close(logged["train_kcl_loss"], expected.loss, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(logged["train_alignment_term"], expected.alignment, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(logged["train_energy_term"], expected.uniformity, rtol=1e-4, atol=1e-5)

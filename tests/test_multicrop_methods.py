@@ -49,6 +49,8 @@ def test_every_crop_is_a_view(name, crops, monkeypatch):
     helpers = _solo_test_helpers()
     method_class, kwargs, _ = METHODS[name]
     large, small = crops
+    if name == "infonce" and large + small != 2:
+        kwargs = {**kwargs, "multiview": True}  # MV-InfoNCE, asked for by name
     cfg = method_class.add_and_assert_specific_cfg(_cfg(helpers, name, kwargs, large, small))
     model = method_class(cfg)
     seen = []
@@ -75,6 +77,18 @@ def test_two_view_only_settings_refuse_more_crops_naming_why(method_class, name,
     with pytest.raises(ConfigError, match=r"compares exactly 2 views .*num_large_crops=4"):
         method_class.add_and_assert_specific_cfg(_cfg(helpers, name, kwargs, 4, 0))
     method_class.add_and_assert_specific_cfg(_cfg(helpers, name, kwargs, 2, 0))
+
+
+def test_infonce_with_more_crops_asks_for_the_multiview_setting_and_then_takes_mv_infonce():
+    """0.3 switched method infonce to MV-InfoNCE, a different objective, without a word."""
+    helpers = _solo_test_helpers()
+    with pytest.raises(ConfigError, match=r"exactly 2 crops; this config has 4 .*method_kwargs.multiview: true"):
+        InfoNCE.add_and_assert_specific_cfg(_cfg(helpers, "infonce", {"temperature": 0.2}, 4, 0))
+    cfg = InfoNCE.add_and_assert_specific_cfg(_cfg(helpers, "infonce", {"temperature": 0.2, "multiview": True}, 2, 0))
+    model, z1, z2 = InfoNCE(cfg), torch.randn(6, 8), torch.randn(6, 8)
+    from solo_plugins.losses import mv_infonce_loss_func
+
+    torch.testing.assert_close(model.contrastive_terms(z1, z2).loss, mv_infonce_loss_func([z1, z2], temperature=0.2))
 
 
 def test_one_large_crop_is_refused():

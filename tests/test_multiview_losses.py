@@ -18,7 +18,11 @@ from solo_plugins.losses import (
 )
 from tests import reference_losses as ref
 
-KERNEL_SETTINGS = [("gaussian", 2.0, 16.0), ("log", 1.0, 4.0), ("imq", 1.0, 2.0), ("riesz", 1.0, 2.0),
+def _parameter(kernel, value):
+    return {"s" if "riesz" in kernel else "t": value}
+
+
+KERNEL_SETTINGS = [("gaussian", 2.0, 16.0), ("log", 1.0, 4.0), ("imq", 1.0, 2.0), ("riesz", -1.0, 2.0),
                    ("gaussian_riesz", 2.0, 1.0)]
 
 
@@ -31,9 +35,9 @@ def _views(n_views, n=6, d=5, seed=0):
 def test_mv_dhel_and_mv_infonce_match_their_formulas(n_views):
     views = _views(n_views)
     for temperature in (0.1, 0.5):
-        torch.testing.assert_close(mv_dhel_loss_func(views, temperature), ref.mv_dhel(views, temperature),
+        torch.testing.assert_close(mv_dhel_loss_func(views, temperature=temperature), ref.mv_dhel(views, temperature),
                                    rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(mv_infonce_loss_func(views, temperature), ref.mv_infonce(views, temperature),
+        torch.testing.assert_close(mv_infonce_loss_func(views, temperature=temperature), ref.mv_infonce(views, temperature),
                                    rtol=1e-12, atol=1e-12)
 
 
@@ -41,15 +45,15 @@ def test_mv_dhel_and_mv_infonce_match_their_formulas(n_views):
 @pytest.mark.parametrize("kernel,t,gamma", KERNEL_SETTINGS)
 def test_mv_kcl_matches_its_formula(n_views, kernel, t, gamma):
     views = _views(n_views)
-    torch.testing.assert_close(mv_kcl_loss_func(views, kernel, t, gamma), ref.mv_kcl(views, kernel, t, gamma),
+    torch.testing.assert_close(mv_kcl_loss_func(views, kernel=kernel, gamma=gamma, **_parameter(kernel, t)), ref.mv_kcl(views, kernel, t, gamma),
                                rtol=1e-10, atol=1e-10)
 
 
 def test_gradients_match_the_formulas():
     views = [v.requires_grad_() for v in _views(3)]
-    for ours, theirs in [(lambda: mv_dhel_loss_func(views, 0.2), lambda: ref.mv_dhel(views, 0.2)),
-                         (lambda: mv_infonce_loss_func(views, 0.2), lambda: ref.mv_infonce(views, 0.2)),
-                         (lambda: mv_kcl_loss_func(views, "gaussian", 2.0, 4.0),
+    for ours, theirs in [(lambda: mv_dhel_loss_func(views, temperature=0.2), lambda: ref.mv_dhel(views, 0.2)),
+                         (lambda: mv_infonce_loss_func(views, temperature=0.2), lambda: ref.mv_infonce(views, 0.2)),
+                         (lambda: mv_kcl_loss_func(views, kernel="gaussian", t=2.0, gamma=4.0),
                           lambda: ref.mv_kcl(views, "gaussian", 2.0, 4.0))]:
         got = torch.autograd.grad(ours(), views)
         want = torch.autograd.grad(theirs(), views)
@@ -59,17 +63,17 @@ def test_gradients_match_the_formulas():
 
 def test_two_views_are_the_two_view_losses():
     z1, z2 = (v.float() for v in _views(2, n=32, d=16))
-    torch.testing.assert_close(mv_dhel_loss_func([z1, z2], 0.3), dhel_loss_func(z1, z2, 0.3, include_augs=True),
+    torch.testing.assert_close(mv_dhel_loss_func([z1, z2], temperature=0.3), dhel_loss_func(z1, z2, temperature=0.3, include_augs=True),
                                rtol=1e-6, atol=1e-6)
     for kernel, t, gamma in KERNEL_SETTINGS:
-        torch.testing.assert_close(mv_kcl_loss_func([z1, z2], kernel, t, gamma), kcl_loss_func(z1, z2, kernel, t, gamma),
+        torch.testing.assert_close(mv_kcl_loss_func([z1, z2], kernel=kernel, gamma=gamma, **_parameter(kernel, t)), kcl_loss_func(z1, z2, kernel=kernel, gamma=gamma, **_parameter(kernel, t)),
                                    rtol=1e-6, atol=1e-6)
 
 
 def test_one_stacked_tensor_is_the_same_as_a_list():
     views = _views(4)
-    assert mv_dhel_loss_func(torch.stack(views), 0.3) == mv_dhel_loss_func(views, 0.3)
-    assert mv_infonce_loss_func(torch.stack(views), 0.3) == mv_infonce_loss_func(views, 0.3)
+    assert mv_dhel_loss_func(torch.stack(views), temperature=0.3) == mv_dhel_loss_func(views, temperature=0.3)
+    assert mv_infonce_loss_func(torch.stack(views), temperature=0.3) == mv_infonce_loss_func(views, temperature=0.3)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -77,7 +81,7 @@ def test_half_precision_at_small_temperatures_is_finite_and_close(dtype):
     views64 = _views(4, n=64, d=32)
     views = [v.to(dtype).requires_grad_() for v in views64]
     for loss_fn, reference in [(mv_dhel_loss_func, ref.mv_dhel), (mv_infonce_loss_func, ref.mv_infonce)]:
-        loss = loss_fn(views, 0.05)
+        loss = loss_fn(views, temperature=0.05)
         grads = torch.autograd.grad(loss, views)
         assert loss.dtype == torch.float32 and all(torch.isfinite(g).all() for g in grads)
         expected = reference([v.detach().double() for v in views], 0.05)
@@ -87,14 +91,14 @@ def test_half_precision_at_small_temperatures_is_finite_and_close(dtype):
 def test_collapse_is_finite():
     same = torch.randn(1, 8).repeat(16, 1)
     views = [same.clone().requires_grad_() for _ in range(3)]
-    for loss in (mv_dhel_loss_func(views, 0.1), mv_infonce_loss_func(views, 0.1),
-                 mv_kcl_loss_func(views, "riesz", 1.0, 1.0), mv_kcl_loss_func(views, "gaussian", 2.0, 16.0)):
+    for loss in (mv_dhel_loss_func(views, temperature=0.1), mv_infonce_loss_func(views, temperature=0.1),
+                 mv_kcl_loss_func(views, kernel="riesz", s=-1.0, gamma=1.0), mv_kcl_loss_func(views, kernel="gaussian", t=2.0, gamma=16.0)):
         grads = torch.autograd.grad(loss, views)
         assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads)
 
 
 def test_terms_add_up():
-    parts = mv_dhel_loss_terms(_views(3), 0.3)
+    parts = mv_dhel_loss_terms(_views(3), temperature=0.3)
     torch.testing.assert_close(parts.loss, parts.alignment + parts.uniformity)
 
 
@@ -110,10 +114,10 @@ def test_bad_views_are_named(bad, match):
 
 
 MV_LOSSES = {
-    "mv_dhel": lambda views: mv_dhel_loss_func(views, 0.2),
-    "mv_infonce": lambda views: mv_infonce_loss_func(views, 0.2),
-    "mv_kcl": lambda views: mv_kcl_loss_func(views, "gaussian", 2.0, 16.0),
-    "mv_kcl_riesz": lambda views: mv_kcl_loss_func(views, "riesz", 1.0, 2.0),
+    "mv_dhel": lambda views: mv_dhel_loss_func(views, temperature=0.2),
+    "mv_infonce": lambda views: mv_infonce_loss_func(views, temperature=0.2),
+    "mv_kcl": lambda views: mv_kcl_loss_func(views, kernel="gaussian", t=2.0, gamma=16.0),
+    "mv_kcl_riesz": lambda views: mv_kcl_loss_func(views, kernel="riesz", s=-1.0, gamma=2.0),
 }
 
 

@@ -24,24 +24,24 @@ from tests.gloo import run_on_two_ranks
 
 
 def _kcl(kernel):
-    t = 1.0 if "riesz" in kernel else 2.0
-    return lambda a, b, c: kcl_loss_terms(a, b, kernel, t, 3.0, chunk_size=c)
+    parameter = {"s": -1.0} if "riesz" in kernel else {"t": 2.0}
+    return lambda a, b, c: kcl_loss_terms(a, b, kernel=kernel, gamma=3.0, chunk_size=c, **parameter)
 
 
 TERMS = {
-    "infonce": lambda a, b, c: infonce_loss_terms(a, b, 0.2, chunk_size=c),
-    "dhel": lambda a, b, c: dhel_loss_terms(a, b, 0.3, chunk_size=c),
-    "dhel_no_augs": lambda a, b, c: dhel_loss_terms(a, b, 0.3, include_augs=False, chunk_size=c),
-    "dcl": lambda a, b, c: dcl_loss_terms(a, b, 0.1, chunk_size=c),
-    "dclw": lambda a, b, c: dcl_loss_terms(a, b, 0.1, 0.5, chunk_size=c),
-    "dclw_grad": lambda a, b, c: dcl_loss_terms(a, b, 0.1, 0.5, weight_grad=True, chunk_size=c),
+    "infonce": lambda a, b, c: infonce_loss_terms(a, b, temperature=0.2, chunk_size=c),
+    "dhel": lambda a, b, c: dhel_loss_terms(a, b, temperature=0.3, chunk_size=c),
+    "dhel_no_augs": lambda a, b, c: dhel_loss_terms(a, b, temperature=0.3, include_augs=False, chunk_size=c),
+    "dcl": lambda a, b, c: dcl_loss_terms(a, b, temperature=0.1, chunk_size=c),
+    "dclw": lambda a, b, c: dcl_loss_terms(a, b, temperature=0.1, weight_sigma=0.5, chunk_size=c),
+    "dclw_grad": lambda a, b, c: dcl_loss_terms(a, b, temperature=0.1, weight_sigma=0.5, weight_grad=True, chunk_size=c),
     **{f"kcl_{k}": _kcl(k) for k in KERNELS},
-    "mv_dhel_3": lambda a, b, c: mv_dhel_loss_terms([a, b, a.flip(1)], 0.3, chunk_size=c),
-    "mv_infonce_3": lambda a, b, c: mv_infonce_loss_terms([a, b, a.flip(1)], 0.2, chunk_size=c),
-    "mv_infonce_4": lambda a, b, c: mv_infonce_loss_terms([a, b, a.flip(1), b.flip(1)], 0.2, chunk_size=c),
-    "mv_kcl_gaussian_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], "gaussian", 2.0, 3.0, chunk_size=c),
-    "mv_kcl_imq_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], "imq", 1.0, 3.0, chunk_size=c),
-    "mv_kcl_riesz_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], "riesz", 1.0, 3.0, chunk_size=c),
+    "mv_dhel_3": lambda a, b, c: mv_dhel_loss_terms([a, b, a.flip(1)], temperature=0.3, chunk_size=c),
+    "mv_infonce_3": lambda a, b, c: mv_infonce_loss_terms([a, b, a.flip(1)], temperature=0.2, chunk_size=c),
+    "mv_infonce_4": lambda a, b, c: mv_infonce_loss_terms([a, b, a.flip(1), b.flip(1)], temperature=0.2, chunk_size=c),
+    "mv_kcl_gaussian_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], kernel="gaussian", t=2.0, gamma=3.0, chunk_size=c),
+    "mv_kcl_imq_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], kernel="imq", t=1.0, gamma=3.0, chunk_size=c),
+    "mv_kcl_riesz_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], kernel="riesz", s=-1.0, gamma=3.0, chunk_size=c),
 }
 
 
@@ -94,10 +94,10 @@ def test_tiled_backward_inside_autocast_recomputes_in_full_precision():
     a, b = _pair(n=17, d=8, dtype=torch.float32)
     a, b = a.requires_grad_(), b.requires_grad_()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = infonce_loss_terms(a, b, 0.1, chunk_size=5).loss
+        loss = infonce_loss_terms(a, b, temperature=0.1, chunk_size=5).loss
         loss.backward()
     ref_a, ref_b = a.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
-    infonce_loss_terms(ref_a, ref_b, 0.1).loss.backward()
+    infonce_loss_terms(ref_a, ref_b, temperature=0.1).loss.backward()
     torch.testing.assert_close(a.grad, ref_a.grad, rtol=1e-5, atol=1e-6)
 
 
@@ -203,9 +203,9 @@ def test_loss_chunk_size_bad_values_are_config_errors(bad):
 def test_tiled_small_temperatures_take_the_log_sum_exp_path_and_match(temperature):
     """Below τ = 0.025 the tiles use torch.logsumexp (exp-sum-log could underflow)."""
     a, b = _pair(n=11, d=5)
-    for fn in (lambda x, y, c: infonce_loss_terms(x, y, temperature, chunk_size=c),
-               lambda x, y, c: dcl_loss_terms(x, y, temperature, chunk_size=c),
-               lambda x, y, c: dhel_loss_terms(x, y, temperature, chunk_size=c)):
+    for fn in (lambda x, y, c: infonce_loss_terms(x, y, temperature=temperature, chunk_size=c),
+               lambda x, y, c: dcl_loss_terms(x, y, temperature=temperature, chunk_size=c),
+               lambda x, y, c: dhel_loss_terms(x, y, temperature=temperature, chunk_size=c)):
         full, ga, gb = _run(fn, a, b, None)
         tiled, ta, tb = _run(fn, a, b, 4)
         torch.testing.assert_close(tiled.loss, full.loss, rtol=1e-12, atol=1e-12)

@@ -11,10 +11,10 @@ import torch
 from solo_plugins.losses import dcl_loss_func, dhel_loss_func, infonce_loss_func, kcl_loss_func
 
 DEFAULT_LOSSES: Dict[str, Callable] = {
-    "infonce": lambda a, b: infonce_loss_func(a, b, 0.2),
-    "dcl": lambda a, b: dcl_loss_func(a, b, 0.1),
-    "dhel": lambda a, b: dhel_loss_func(a, b, 0.3),
-    "kcl": lambda a, b: kcl_loss_func(a, b, "gaussian", 2.0, 16.0),
+    "infonce": lambda a, b: infonce_loss_func(a, b, temperature=0.2),
+    "dcl": lambda a, b: dcl_loss_func(a, b, temperature=0.1),
+    "dhel": lambda a, b: dhel_loss_func(a, b, temperature=0.3),
+    "kcl": lambda a, b: kcl_loss_func(a, b, kernel="gaussian", t=2.0, gamma=16.0),
 }
 
 

@@ -42,7 +42,7 @@ LOSS_KEYS = {
     "infonce": ("temperature",),
     "dcl": ("temperature", "weight_sigma", "weight_grad"),
     "dhel": ("temperature", "include_augs"),
-    "kcl": ("kernel", "t", "gamma"),
+    "kcl": ("kernel", "t", "gamma", "s"),
 }
 
 

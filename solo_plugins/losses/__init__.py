@@ -5,7 +5,7 @@ no solo-learn needed.
 """
 
 from solo_plugins.losses._common import LossTerms
-from solo_plugins.losses.dcl import DCLLoss, dcl_loss_func, dcl_loss_terms
+from solo_plugins.losses.dcl import DCLLoss, DCLWLoss, dcl_loss_func, dcl_loss_terms
 from solo_plugins.losses.dhel import DHELLoss, dhel_loss_func, dhel_loss_terms
 from solo_plugins.losses.infonce import InfoNCELoss, infonce_loss_func, infonce_loss_terms
 from solo_plugins.losses.kcl import KERNELS, KCLLoss, kcl_loss_func, kcl_loss_terms
@@ -22,6 +22,7 @@ __all__ = [
     "KERNELS",
     "LossTerms",
     "DCLLoss",
+    "DCLWLoss",
     "DHELLoss",
     "InfoNCELoss",
     "KCLLoss",

@@ -1,6 +1,7 @@
 """DCL and DCLW: Decoupled Contrastive Learning (Yeh et al., ECCV 2022)."""
 
 import math
+import warnings
 from typing import Optional
 
 import torch
@@ -22,6 +23,7 @@ from solo_plugins.losses._tiled import check_chunk_size
 def dcl_loss_terms(
     z1: torch.Tensor,
     z2: torch.Tensor,
+    *,
     temperature: float = 0.1,
     weight_sigma: Optional[float] = None,
     weight_grad: bool = False,
@@ -61,6 +63,7 @@ def dcl_loss_terms(
 def dcl_loss_func(
     z1: torch.Tensor,
     z2: torch.Tensor,
+    *,
     temperature: float = 0.1,
     weight_sigma: Optional[float] = None,
     weight_grad: bool = False,
@@ -103,11 +106,12 @@ def dcl_loss_func(
         Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022.
         https://arxiv.org/abs/2110.06848
     """
-    return dcl_loss_terms(z1, z2, temperature, weight_sigma, weight_grad, chunk_size).loss
+    return dcl_loss_terms(z1, z2, temperature=temperature, weight_sigma=weight_sigma, weight_grad=weight_grad,
+                          chunk_size=chunk_size).loss
 
 
 class DCLLoss(torch.nn.Module):
-    """Module form of :func:`dcl_loss_func` (DCLW when ``weight_sigma`` is set).
+    """Module form of :func:`dcl_loss_func` for DCL; DCLW is :class:`DCLWLoss`.
 
     Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
 
@@ -115,22 +119,65 @@ class DCLLoss(torch.nn.Module):
         >>> import torch
         >>> backbone_and_projector = torch.nn.Linear(32, 16)
         >>> view1, view2 = torch.randn(8, 32), torch.randn(8, 32)
-        >>> criterion = DCLLoss(temperature=0.1, weight_sigma=0.5)
+        >>> criterion = DCLLoss(temperature=0.1)
         >>> loss = criterion(backbone_and_projector(view1), backbone_and_projector(view2))
         >>> loss.backward()
 
     Reference: Yeh et al., ECCV 2022, https://arxiv.org/abs/2110.06848
     """
 
-    def __init__(self, temperature: float = 0.1, weight_sigma: Optional[float] = None, weight_grad: bool = False,
+    def __init__(self, *, temperature: float = 0.1, weight_sigma: Optional[float] = None, weight_grad: bool = False,
                  chunk_size: Optional[int] = None):
         super().__init__()
         check_positive("temperature", temperature)
         if weight_sigma is not None:
+            warnings.warn(f"DCLLoss(weight_sigma={weight_sigma!r}) is DCLW: use DCLWLoss(sigma={weight_sigma!r}); "
+                          "DCLLoss will refuse weight_sigma in 0.5", FutureWarning, stacklevel=2)
             check_positive("weight_sigma", weight_sigma)
         check_chunk_size(chunk_size)
         self.temperature, self.weight_sigma, self.weight_grad = temperature, weight_sigma, weight_grad
         self.chunk_size = chunk_size
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return dcl_loss_func(z1, z2, self.temperature, self.weight_sigma, self.weight_grad, self.chunk_size)
+        return dcl_loss_func(z1, z2, temperature=self.temperature, weight_sigma=self.weight_sigma,
+                             weight_grad=self.weight_grad, chunk_size=self.chunk_size)
+
+
+class DCLWLoss(torch.nn.Module):
+    """DCLW, Decoupled Contrastive Learning with von Mises-Fisher weighting of the positives:
+    :func:`dcl_loss_func` with ``weight_sigma=sigma`` (lightly's ``DCLWLoss`` shape).
+
+    The weights are computed over the global batch (under ``torch.distributed``, over every
+    rank's rows), not over each rank's rows as lightly does.
+
+    Args:
+        temperature: τ > 0.
+        sigma: σ > 0 of the weighting (the paper uses 0.5).
+        weight_grad: differentiate through the weights (Yeh et al.'s reference code); False
+            (the default, as lightly) treats them as constants.
+        chunk_size: None, or row tiles of that size (see :func:`dcl_loss_func`).
+
+    Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
+
+    Example:
+        >>> import torch
+        >>> backbone_and_projector = torch.nn.Linear(32, 16)
+        >>> view1, view2 = torch.randn(8, 32), torch.randn(8, 32)
+        >>> criterion = DCLWLoss(temperature=0.1, sigma=0.5)
+        >>> loss = criterion(backbone_and_projector(view1), backbone_and_projector(view2))
+        >>> loss.backward()
+
+    Reference: Yeh et al., ECCV 2022, https://arxiv.org/abs/2110.06848
+    """
+
+    def __init__(self, *, temperature: float = 0.1, sigma: float = 0.5, weight_grad: bool = False,
+                 chunk_size: Optional[int] = None):
+        super().__init__()
+        check_positive("temperature", temperature)
+        check_positive("sigma", sigma)
+        check_chunk_size(chunk_size)
+        self.temperature, self.sigma, self.weight_grad, self.chunk_size = temperature, sigma, weight_grad, chunk_size
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return dcl_loss_func(z1, z2, temperature=self.temperature, weight_sigma=self.sigma,
+                             weight_grad=self.weight_grad, chunk_size=self.chunk_size)

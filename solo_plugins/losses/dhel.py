@@ -19,7 +19,7 @@ from solo_plugins.losses._tiled import check_chunk_size
 
 @full_precision
 def dhel_loss_terms(
-    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.3, include_augs: bool = True,
+    z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.3, include_augs: bool = True,
     chunk_size: Optional[int] = None,
 ) -> LossTerms:
     """DHEL's loss with its alignment and uniformity parts; see :func:`dhel_loss_func`.
@@ -44,7 +44,7 @@ def dhel_loss_terms(
 
 
 def dhel_loss_func(
-    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.3, include_augs: bool = True,
+    z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.3, include_augs: bool = True,
     chunk_size: Optional[int] = None,
 ) -> torch.Tensor:
     """Decoupled Hyperspherical Energy Loss.
@@ -85,7 +85,7 @@ def dhel_loss_func(
         Asymptotic Analysis in Contrastive Learning: From InfoNCE to Kernel-Based Losses.
         ICML 2024. https://arxiv.org/abs/2405.18045
     """
-    return dhel_loss_terms(z1, z2, temperature, include_augs, chunk_size).loss
+    return dhel_loss_terms(z1, z2, temperature=temperature, include_augs=include_augs, chunk_size=chunk_size).loss
 
 
 class DHELLoss(torch.nn.Module):
@@ -104,7 +104,7 @@ class DHELLoss(torch.nn.Module):
     Reference: Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045
     """
 
-    def __init__(self, temperature: float = 0.3, include_augs: bool = True, chunk_size: Optional[int] = None):
+    def __init__(self, *, temperature: float = 0.3, include_augs: bool = True, chunk_size: Optional[int] = None):
         super().__init__()
         check_positive("temperature", temperature)
         check_chunk_size(chunk_size)
@@ -113,4 +113,5 @@ class DHELLoss(torch.nn.Module):
         self.chunk_size = chunk_size
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return dhel_loss_func(z1, z2, self.temperature, self.include_augs, self.chunk_size)
+        return dhel_loss_func(z1, z2, temperature=self.temperature, include_augs=self.include_augs,
+                              chunk_size=self.chunk_size)

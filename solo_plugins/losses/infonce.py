@@ -18,7 +18,7 @@ from solo_plugins.losses._tiled import check_chunk_size
 
 
 @full_precision
-def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2,
+def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.2,
                        chunk_size: Optional[int] = None) -> LossTerms:
     """InfoNCE with its alignment and uniformity parts; see :func:`infonce_loss_func`.
 
@@ -40,7 +40,7 @@ def infonce_loss_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     return terms(alignment, global_mean(spread, 2 * n_global))
 
 
-def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2,
+def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.2,
                       chunk_size: Optional[int] = None) -> torch.Tensor:
     """SimCLR's symmetric NT-Xent loss over the 2N views.
 
@@ -74,7 +74,7 @@ def infonce_loss_func(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0
         Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of
         Visual Representations. ICML 2020. https://arxiv.org/abs/2002.05709
     """
-    return infonce_loss_terms(z1, z2, temperature, chunk_size).loss
+    return infonce_loss_terms(z1, z2, temperature=temperature, chunk_size=chunk_size).loss
 
 
 class InfoNCELoss(torch.nn.Module):
@@ -93,11 +93,11 @@ class InfoNCELoss(torch.nn.Module):
     Reference: Chen et al., ICML 2020, https://arxiv.org/abs/2002.05709
     """
 
-    def __init__(self, temperature: float = 0.2, chunk_size: Optional[int] = None):
+    def __init__(self, *, temperature: float = 0.2, chunk_size: Optional[int] = None):
         super().__init__()
         check_positive("temperature", temperature)
         check_chunk_size(chunk_size)
         self.temperature, self.chunk_size = temperature, chunk_size
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return infonce_loss_func(z1, z2, self.temperature, self.chunk_size)
+        return infonce_loss_func(z1, z2, temperature=self.temperature, chunk_size=self.chunk_size)

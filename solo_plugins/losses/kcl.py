@@ -1,5 +1,6 @@
 """KCL: Kernel Contrastive Learning (Koromilas et al., ICML 2024)."""
 
+import warnings
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
@@ -17,6 +18,11 @@ from solo_plugins.losses._common import (
 from solo_plugins.losses._tiled import check_chunk_size, per_row, tiled_log_sum_exp
 
 KERNELS = ("gaussian", "log", "imq", "riesz", "gaussian_riesz")
+#: Kernels whose parameter is the scale ``t`` (the paper's t) ...
+SCALE_KERNELS = ("gaussian", "log", "imq")
+#: ... and those whose parameter is the Riesz exponent ``s``.
+RIESZ_KERNELS = ("riesz", "gaussian_riesz")
+DEFAULT_T = 2.0
 
 #: Below this squared distance the Riesz kernel sees a smooth floor instead of d². On the
 #: unit sphere a float32 Gram matrix gives d² = 2 - 2<a, b> only to about 1e-7, so the
@@ -56,17 +62,47 @@ def _riesz(s: float) -> _Kernel:
     return lambda d2: sign * smooth_floor(d2).pow(-s / 2)
 
 
-def check_kcl_args(kernel: str, t: float, gamma: float) -> None:
-    """Raises ValueError, naming the argument and what it accepts, for settings KCL rejects."""
+def kernel_parameter(kernel: str, *, t: Optional[float] = None, s: Optional[float] = None,
+                     gamma: float = 16.0, stacklevel: int = 3) -> float:
+    """The kernel's parameter, from the keyword that names it at the call site: ``t`` (the
+    scale, > 0) for gaussian, log and imq, ``s`` (the Riesz exponent) for riesz and
+    gaussian_riesz. Raises ValueError, naming the argument and what it accepts, for settings
+    KCL rejects. ``t`` given for a Riesz kernel still works in 0.4, with a FutureWarning.
+
+    Example:
+        >>> kernel_parameter("gaussian"), kernel_parameter("riesz", s=-1.0)
+        (2.0, -1.0)
+    """
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
-    if kernel == "riesz" or kernel == "gaussian_riesz":
-        if t == 0 or t != t:
-            raise ValueError(f"t (the Riesz exponent s) must be non-zero for kernel={kernel!r}; got {t!r}")
-    elif not t > 0:
-        raise ValueError(f"t must be > 0 for kernel={kernel!r}; got {t!r}")
     if not gamma >= 0:
         raise ValueError(f"gamma must be >= 0; got {gamma!r}")
+    if kernel in SCALE_KERNELS:
+        if s is not None:
+            raise ValueError(f"s is the Riesz exponent of kernel='riesz' and 'gaussian_riesz'; kernel={kernel!r} "
+                             f"takes t (its scale, > 0); got s={s!r}")
+        t = DEFAULT_T if t is None else t
+        if not t > 0:
+            raise ValueError(f"t (the scale of kernel={kernel!r}) must be > 0; got {t!r}")
+        return float(t)
+    if t is not None:
+        if s is not None:
+            raise ValueError(f"kernel={kernel!r} takes s (the Riesz exponent); give s alone, not t={t!r} too")
+        warnings.warn(f"t for kernel={kernel!r} is renamed s (the Riesz exponent): pass s={t!r}; t will be "
+                      "refused for the Riesz kernels in 0.5", FutureWarning, stacklevel=stacklevel)
+        s = t
+    if s is None:
+        raise ValueError(f"kernel={kernel!r} needs s, the Riesz exponent (s < 0 for kernel='riesz'; any s != 0 "
+                         "for 'gaussian_riesz')")
+    if s == 0 or s != s:
+        raise ValueError(f"s (the Riesz exponent) must be non-zero for kernel={kernel!r}; got {s!r}")
+    if kernel == "riesz" and s > 0:
+        raise ValueError(
+            f"kernel='riesz' with s > 0 (got s={s!r}) has an alignment term -2·d^(-s) with no lower bound: "
+            "the loss falls without limit as a positive pair's distance d goes to 0, and its minimum is set by "
+            "the distance floor, not by the embedding. Use s < 0 (e.g. s=-1.0), or kernel='gaussian_riesz', "
+            "whose alignment is gaussian and whose energy takes s > 0")
+    return float(s)
 
 
 def kernels(kernel: str, t: float) -> Tuple[_Kernel, _Kernel]:
@@ -170,9 +206,11 @@ def energy_to_others(local, everyone, offset: int, kernel: str, t: float, chunk_
 def kcl_loss_terms(
     z1: torch.Tensor,
     z2: torch.Tensor,
+    *,
     kernel: str = "gaussian",
-    t: float = 2.0,
+    t: Optional[float] = None,
     gamma: float = 16.0,
+    s: Optional[float] = None,
     chunk_size: Optional[int] = None,
 ) -> LossTerms:
     """KCL's loss with its alignment and energy parts; see :func:`kcl_loss_func`.
@@ -184,7 +222,7 @@ def kcl_loss_terms(
         True
     """
     check_pair(z1, z2)
-    check_kcl_args(kernel, t, gamma)
+    t = kernel_parameter(kernel, t=t, s=s, gamma=gamma, stacklevel=4)
     check_chunk_size(chunk_size)
     align_kernel = kernels(kernel, t)[0]
     x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
@@ -199,9 +237,11 @@ def kcl_loss_terms(
 def kcl_loss_func(
     z1: torch.Tensor,
     z2: torch.Tensor,
+    *,
     kernel: str = "gaussian",
-    t: float = 2.0,
+    t: Optional[float] = None,
     gamma: float = 16.0,
+    s: Optional[float] = None,
     chunk_size: Optional[int] = None,
 ) -> torch.Tensor:
     """Kernel Contrastive Learning loss.
@@ -210,14 +250,16 @@ def kcl_loss_func(
 
         -2 · mean_i K_A(x_i, y_i) + γ · [ mean_{i≠j} K_U(x_i, x_j) + mean_{i≠j} K_U(y_i, y_j) ]
 
-    Kernels (``t`` is each kernel's parameter):
+    Kernels, each with its parameter named at the call site (``t`` a scale, ``s`` an exponent):
 
-    - ``gaussian``: K_A = K_U = exp(-t·d²)
-    - ``log``: K_A = -log(t·d² + 1), K_U = -½·log(t·d² + 1)
-    - ``imq``: K_A = K_U = t / sqrt(t² + d²)
-    - ``riesz`` (s = t ≠ 0): K = d^(-s) for s > 0, -d^(-s) for s < 0; d² is floored at
-      :data:`RIESZ_EPS` (1e-6) so that coinciding embeddings give finite values and gradients
-    - ``gaussian_riesz``: K_U is riesz with s = t, K_A is gaussian with t = 2
+    - ``gaussian`` (t > 0): K_A = K_U = exp(-t·d²)
+    - ``log`` (t > 0): K_A = -log(t·d² + 1), K_U = -½·log(t·d² + 1)
+    - ``imq`` (t > 0): K_A = K_U = t / sqrt(t² + d²)
+    - ``riesz`` (s < 0): K = -d^(-s); d² is floored at :data:`RIESZ_EPS` (1e-6) so that
+      coinciding embeddings give finite values and gradients. s > 0 is refused: its
+      alignment term -2·d^(-s) has no lower bound, so the loss's minimum would be the floor's.
+    - ``gaussian_riesz`` (s ≠ 0): K_U is riesz with exponent s (d^(-s) for s > 0), K_A is
+      gaussian with t = 2
 
     The expected value of this loss does not depend on the batch size (the paper's result),
     unlike InfoNCE's. Under ``torch.distributed`` the energies run over the global batch.
@@ -226,8 +268,10 @@ def kcl_loss_func(
         z1: (N, D) projections of the first views; not necessarily normalized.
         z2: (N, D) projections of the second views; row i pairs with row i of z1.
         kernel: one of ``gaussian``, ``log``, ``imq``, ``riesz``, ``gaussian_riesz``.
-        t: the kernel's parameter (> 0; for the Riesz kernels the non-zero exponent s).
+        t: the scale of the gaussian, log and imq kernels (> 0; default 2.0), the paper's t.
         gamma: γ >= 0, the weight of the energy (uniformity) term.
+        s: the Riesz exponent of ``riesz`` (< 0) and ``gaussian_riesz`` (≠ 0); no default.
+            Until 0.5, ``t`` given for these kernels is taken as s with a FutureWarning.
         chunk_size: None computes the similarity block at once; an integer computes it in
             row tiles of that size, in forward and again in backward, so that memory grows as
             N·D instead of N² (same value and gradients).
@@ -247,7 +291,7 @@ def kcl_loss_func(
         Learning: From InfoNCE to Kernel-Based Losses. ICML 2024.
         https://arxiv.org/abs/2405.18045
     """
-    return kcl_loss_terms(z1, z2, kernel, t, gamma, chunk_size).loss
+    return kcl_loss_terms(z1, z2, kernel=kernel, t=t, gamma=gamma, s=s, chunk_size=chunk_size).loss
 
 
 class KCLLoss(torch.nn.Module):
@@ -266,12 +310,14 @@ class KCLLoss(torch.nn.Module):
     Reference: Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045
     """
 
-    def __init__(self, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0,
-                 chunk_size: Optional[int] = None):
+    def __init__(self, *, kernel: str = "gaussian", t: Optional[float] = None, gamma: float = 16.0,
+                 s: Optional[float] = None, chunk_size: Optional[int] = None):
         super().__init__()
-        check_kcl_args(kernel, t, gamma)
+        parameter = kernel_parameter(kernel, t=t, s=s, gamma=gamma)
         check_chunk_size(chunk_size)
-        self.kernel, self.t, self.gamma, self.chunk_size = kernel, t, gamma, chunk_size
+        self.kernel, self.gamma, self.chunk_size = kernel, gamma, chunk_size
+        self.t, self.s = (parameter, None) if kernel in SCALE_KERNELS else (None, parameter)
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return kcl_loss_func(z1, z2, self.kernel, self.t, self.gamma, self.chunk_size)
+        return kcl_loss_func(z1, z2, kernel=self.kernel, t=self.t, gamma=self.gamma, s=self.s,
+                             chunk_size=self.chunk_size)

@@ -25,7 +25,7 @@ from solo_plugins.losses._common import (
     terms,
 )
 from solo_plugins.losses._tiled import check_chunk_size
-from solo_plugins.losses.kcl import check_kcl_args, energy_to_others, kernels
+from solo_plugins.losses.kcl import energy_to_others, kernel_parameter, kernels
 
 Views = Union[Sequence[torch.Tensor], torch.Tensor]
 
@@ -66,7 +66,7 @@ def _log_sum_exp_positives(local: List[torch.Tensor], temperature: float) -> tor
 
 
 @full_precision
-def mv_dhel_loss_terms(views: Views, temperature: float = 0.3, chunk_size: Optional[int] = None) -> LossTerms:
+def mv_dhel_loss_terms(views: Views, *, temperature: float = 0.3, chunk_size: Optional[int] = None) -> LossTerms:
     """MV-DHEL with its alignment and uniformity parts; see :func:`mv_dhel_loss_func`.
 
     Example:
@@ -84,7 +84,7 @@ def mv_dhel_loss_terms(views: Views, temperature: float = 0.3, chunk_size: Optio
     return terms(alignment, global_mean(spread, n_global))
 
 
-def mv_dhel_loss_func(views: Views, temperature: float = 0.3, chunk_size: Optional[int] = None) -> torch.Tensor:
+def mv_dhel_loss_func(views: Views, *, temperature: float = 0.3, chunk_size: Optional[int] = None) -> torch.Tensor:
     """Multi-view DHEL.
 
     For V normalized views x^1..x^V of N samples and s(a, b) = <a, b>:
@@ -115,11 +115,11 @@ def mv_dhel_loss_func(views: Views, temperature: float = 0.3, chunk_size: Option
         Koromilas, Bouritsas, Giannakopoulos, Nicolaou, Panagakis. A Principled Framework for
         Multi-View Contrastive Learning. https://github.com/pakoromilas/Multi-View-CL
     """
-    return mv_dhel_loss_terms(views, temperature, chunk_size).loss
+    return mv_dhel_loss_terms(views, temperature=temperature, chunk_size=chunk_size).loss
 
 
 @full_precision
-def mv_infonce_loss_terms(views: Views, temperature: float = 0.2, chunk_size: Optional[int] = None) -> LossTerms:
+def mv_infonce_loss_terms(views: Views, *, temperature: float = 0.2, chunk_size: Optional[int] = None) -> LossTerms:
     """MV-InfoNCE with its alignment and uniformity parts; see :func:`mv_infonce_loss_func`.
 
     Example:
@@ -141,7 +141,7 @@ def mv_infonce_loss_terms(views: Views, temperature: float = 0.2, chunk_size: Op
     return terms(global_mean(-positives, n_global), global_mean(denominator, n_global))
 
 
-def mv_infonce_loss_func(views: Views, temperature: float = 0.2, chunk_size: Optional[int] = None) -> torch.Tensor:
+def mv_infonce_loss_func(views: Views, *, temperature: float = 0.2, chunk_size: Optional[int] = None) -> torch.Tensor:
     """Multi-view InfoNCE, as the authors' ``MVINFONCE``.
 
     With all V·N normalized views z and sample i's views x_i^1..x_i^V:
@@ -171,12 +171,12 @@ def mv_infonce_loss_func(views: Views, temperature: float = 0.2, chunk_size: Opt
         Koromilas et al. A Principled Framework for Multi-View Contrastive Learning.
         https://github.com/pakoromilas/Multi-View-CL
     """
-    return mv_infonce_loss_terms(views, temperature, chunk_size).loss
+    return mv_infonce_loss_terms(views, temperature=temperature, chunk_size=chunk_size).loss
 
 
 @full_precision
-def mv_kcl_loss_terms(views: Views, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0,
-                      chunk_size: Optional[int] = None) -> LossTerms:
+def mv_kcl_loss_terms(views: Views, *, kernel: str = "gaussian", t: Optional[float] = None, gamma: float = 16.0,
+                      s: Optional[float] = None, chunk_size: Optional[int] = None) -> LossTerms:
     """MV-KCL with its alignment and energy parts; see :func:`mv_kcl_loss_func`.
 
     Example:
@@ -185,7 +185,7 @@ def mv_kcl_loss_terms(views: Views, kernel: str = "gaussian", t: float = 2.0, ga
         >>> bool(torch.allclose(loss, alignment + uniformity))
         True
     """
-    check_kcl_args(kernel, t, gamma)
+    t = kernel_parameter(kernel, t=t, s=s, gamma=gamma, stacklevel=4)
     check_chunk_size(chunk_size)
     local, everyone, offset = _normalized_and_gathered(views)
     n_global = everyone[0].shape[0]
@@ -197,22 +197,25 @@ def mv_kcl_loss_terms(views: Views, kernel: str = "gaussian", t: float = 2.0, ga
     return terms(global_mean(-2.0 * alignment, n_global), scale * global_mean(energy, n_global))
 
 
-def mv_kcl_loss_func(views: Views, kernel: str = "gaussian", t: float = 2.0, gamma: float = 16.0,
-                     chunk_size: Optional[int] = None) -> torch.Tensor:
+def mv_kcl_loss_func(views: Views, *, kernel: str = "gaussian", t: Optional[float] = None, gamma: float = 16.0,
+                     s: Optional[float] = None, chunk_size: Optional[int] = None) -> torch.Tensor:
     """Multi-view KCL.
 
         -2 mean_{v<w} mean_i k(x_i^v, x_i^w) + γ (2/V) Σ_v mean_{i≠j} k(x_i^v, x_j^v)
 
     The alignment is averaged over all pairs of views and the energy is taken within each
-    view; the 2/V keeps the energy's weight against the alignment as in two-view KCL, which
-    this is for V = 2 (:func:`~solo_plugins.losses.kcl_loss_func`). Kernels and their
-    parameters are KCL's.
+    view. **The 2/V factor is this package's choice, not the authors'** (their multi-view
+    code has MV-InfoNCE and MV-DHEL, no MV-KCL): it keeps the energy's weight against the
+    alignment as in two-view KCL, which this is for V = 2
+    (:func:`~solo_plugins.losses.kcl_loss_func`). Kernels and their parameters (``t``, ``s``)
+    are KCL's.
 
     Args:
         views: V >= 2 views, a sequence of (N, D) tensors or one (V, N, D) tensor.
         kernel: gaussian, log, imq, riesz or gaussian_riesz.
-        t: the kernel's parameter.
+        t: the scale of the gaussian, log and imq kernels (> 0; default 2.0).
         gamma: γ >= 0, weight of the energy.
+        s: the Riesz exponent of ``riesz`` (< 0) and ``gaussian_riesz``.
         chunk_size: None, or row tiles of that size (see :func:`~solo_plugins.losses.dhel_loss_func`).
 
     Returns:
@@ -227,4 +230,4 @@ def mv_kcl_loss_func(views: Views, kernel: str = "gaussian", t: float = 2.0, gam
     Reference:
         Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045 (KCL).
     """
-    return mv_kcl_loss_terms(views, kernel, t, gamma, chunk_size).loss
+    return mv_kcl_loss_terms(views, kernel=kernel, t=t, gamma=gamma, s=s, chunk_size=chunk_size).loss

@@ -41,4 +41,5 @@ class DCLW(DCL):
         return cfg
 
     def contrastive_terms(self, z1, z2):
-        return dcl_loss_terms(z1, z2, self.temperature, self.weight_sigma, self.weight_grad, self.loss_chunk_size)
+        return dcl_loss_terms(z1, z2, temperature=self.temperature, weight_sigma=self.weight_sigma,
+                              weight_grad=self.weight_grad, chunk_size=self.loss_chunk_size)
