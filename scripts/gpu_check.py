@@ -154,7 +154,8 @@ def build_method(name, backbone, small_crops=0, crop=32):
     cfg = OmegaConf.create({
         "method": method,
         "backbone": {"name": backbone, "kwargs": {}},
-        "method_kwargs": {"proj_hidden_dim": 2048, "proj_output_dim": 128, **STEP_KWARGS[name]},
+        "method_kwargs": {"proj_hidden_dim": 2048, "proj_output_dim": 128, **STEP_KWARGS[name],
+                          **({"multiview": True} if method == "infonce" and small_crops else {})},
         "data": {"dataset": "cifar10", "num_classes": 10, "num_large_crops": 2, "num_small_crops": small_crops},
         "optimizer": {"name": "sgd", "batch_size": 2, "lr": 0.1, "weight_decay": 1e-5, "classifier_lr": 0.1,
                       "exclude_bias_n_norm_wd": False, "kwargs": {"momentum": 0.9}},

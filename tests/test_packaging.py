@@ -1,4 +1,6 @@
 import math
+
+import pytest
 import subprocess
 import sys
 
@@ -130,3 +132,183 @@ def test_wheel_ships_the_configs_and_runs_from_an_empty_directory(tmp_path):
     version = subprocess.run([str(bin_dir / "solo-plugins"), "--version"], capture_output=True, text=True,
                              timeout=300, env=env, check=True)
     assert version.stdout.startswith("solo-plugins ") and version.stderr == ""
+
+
+# ------------------------------------------------------------ layers, hook, wheel, extras
+
+HEAVY = ("lightning", "solo", "timm", "hydra", "omegaconf", "matplotlib", "sklearn", "scipy", "submitit", "wandb")
+
+
+def _python(code, python=sys.executable, **kwargs):
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_the_core_imports_torch_and_the_standard_library_only():
+    """0.3 imported solo-learn, lightning and timm with solo_plugins.losses (7.8 s)."""
+    code = ("import sys, solo_plugins.losses, solo_plugins.metrics, solo_plugins.distributed\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))")
+    result = _python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+    assert _python("import solo")
+    assert _python("import solo.methods").returncode == 0  # solo-learn is installed: the test means it
+
+
+def test_the_command_line_answers_without_importing_torch():
+    code = ("import sys, contextlib, io\nfrom solo_plugins.cli import main\n"
+            "for args in (['--help'], ['--version'], *[[name, '--help'] for name in "
+            "('demo', 'sweep', 'pretrain', 'linear', 'knn', 'metrics', 'export', 'identifiability', 'run')]):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "        main(args)\n"
+            "    assert out.getvalue().strip(), args\n"
+            "print(sorted(m for m in ('torch', 'numpy', *" + repr(HEAVY) + ") if m in sys.modules))")
+    result = _python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+    help_text = _python("from solo_plugins.cli import main; main(['pretrain', '--help'])").stdout
+    assert "solo-plugins pretrain" in help_text and "[solo]" in help_text
+
+
+def test_import_solo_plugins_registers_only_once_solo_methods_executes():
+    code = ("import sys, solo_plugins\nassert 'solo' not in sys.modules and 'torch' not in sys.modules\n"
+            "import solo.methods\nfrom solo.methods.base import BaseMethod\n"
+            "assert {'dhel', 'kcl', 'dcl', 'dclw', 'infonce'} <= set(solo.methods.METHODS)\n"
+            "assert 'small_cnn' in BaseMethod._BACKBONES\nprint('ok')")
+    result = _python(code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_a_name_solo_learn_already_has_gives_one_warning_and_keeps_solo_learn_s():
+    """As with the upstream series, which gives solo-learn its own dhel."""
+    code = ("import warnings, solo.methods as m\n"
+            "class DHEL: pass\n"
+            "m.METHODS['dhel'] = DHEL\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import solo_plugins\n"
+            "    solo_plugins.autoregister.install()\n"
+            "    solo_plugins.autoregister.register_once()\n"
+            "mine = [str(w.message) for w in caught if 'solo-plugins' in str(w.message)]\n"
+            "assert len(mine) == 1 and \"already has a method named 'dhel'\" in mine[0], mine\n"
+            "assert m.METHODS['dhel'] is DHEL and m.METHODS['kcl'].__module__ == 'solo_plugins.methods.kcl'\n"
+            "print('ok')")
+    result = _python(code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_a_registration_that_fails_warns_once_and_never_breaks_the_import():
+    code = ("import importlib.abc, sys, warnings\n"
+            "class Blocked(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'solo_plugins.methods':\n"
+            "            raise ImportError('blocked for the test')\n"
+            "sys.meta_path.insert(0, Blocked())\n"
+            "import solo_plugins\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import solo.methods\n"
+            "mine = [str(w.message) for w in caught if 'solo-plugins' in str(w.message)]\n"
+            "assert len(mine) == 1 and 'blocked for the test' in mine[0], mine\n"
+            "assert 'dhel' not in solo.methods.METHODS\nprint('ok')")
+    result = _python(code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+_PLAIN_SOLO_SCRIPT = """
+import hydra, torch
+from lightning.pytorch import Trainer
+from omegaconf import OmegaConf
+from solo.args.pretrain import parse_cfg
+from solo.methods import METHODS
+from torch.utils.data import DataLoader, Dataset
+
+
+class Views(Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return i, [torch.randn(3, 16, 16, generator=g) for _ in range(2)], i % 10
+
+
+@hydra.main(version_base="1.2")
+def main(cfg):
+    OmegaConf.set_struct(cfg, False)
+    cfg = parse_cfg(cfg)
+    model = METHODS[cfg.method](cfg)  # what solo's main_pretrain.py does, in every rank
+    trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=1, logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(model, DataLoader(Views(), batch_size=4))
+    with open(f"trained-rank{trainer.global_rank}.txt", "w") as f:
+        f.write(type(model).__name__)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.fixture(scope="module")
+def installed_wheel(tmp_path_factory):
+    """The built wheel installed (not editable) into a fresh virtual environment that sees this
+    interpreter's packages."""
+    import glob
+    import os
+
+    tmp = tmp_path_factory.mktemp("wheel")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp / "wheels"), repo], check=True, capture_output=True, timeout=600)
+    (wheel,) = glob.glob(str(tmp / "wheels" / "solo_plugins-*.whl"))
+    bin_dir = fresh_venv_seeing_this_interpreter(tmp / "venv")
+    subprocess.run([os.path.join(bin_dir, "python"), "-m", "pip", "install", "-q", "--no-deps", wheel], check=True,
+                   capture_output=True, timeout=600)
+    return wheel, os.path.join(bin_dir, "python")
+
+
+def test_the_wheel_s_pth_line_installs_the_hook_and_imports_nothing_heavy(installed_wheel, tmp_path):
+    import zipfile
+
+    wheel, python = installed_wheel
+    assert "solo_plugins.pth" in zipfile.ZipFile(wheel).namelist()
+    code = ("import sys\nfrom solo_plugins.autoregister import SoloMethodsFinder\n"
+            "print(any(isinstance(f, SoloMethodsFinder) for f in sys.meta_path), "
+            f"sorted(m for m in ('torch', 'numpy', *{HEAVY!r}) if m in sys.modules))")
+    # -S would skip site and the .pth: the finder must be there without importing solo_plugins first
+    out = _python("import sys; from solo_plugins import autoregister as a; print(a.__file__)", python, cwd=tmp_path)
+    assert str(tmp_path) not in out.stdout
+    result = _python(code.replace("from solo_plugins.autoregister import SoloMethodsFinder\n", "")
+                     .replace("isinstance(f, SoloMethodsFinder)", "type(f).__name__ == 'SoloMethodsFinder'"),
+                     python, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "True []"
+
+
+def test_a_plain_solo_script_finds_method_dhel_in_both_ddp_ranks_of_a_non_editable_install(installed_wheel, tmp_path):
+    """No `solo-plugins run`, no import of solo_plugins in the script: the .pth line does it, in
+    the rank Lightning starts by re-running the script too. The same script under this
+    (editable) interpreter, which has no .pth, does not find the method."""
+    import os
+
+    from tests.conftest import CONFIGS
+
+    _, python = installed_wheel
+    script = tmp_path / "main_pretrain.py"
+    script.write_text(_PLAIN_SOLO_SCRIPT)
+    for c in range(10):  # parse_cfg counts the class folders
+        (tmp_path / "data" / str(c)).mkdir(parents=True)
+    data = tmp_path / "data"
+    args = ["--config-path", os.path.join(CONFIGS, "pretrain", "digits"), "--config-name", "dhel.yaml",
+            "strategy=ddp", "devices='2'", f"data.train_path={data}", f"data.val_path={data}",
+            "data.format=image_folder", "optimizer.batch_size=4"]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run([python, str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert [(tmp_path / f"trained-rank{r}.txt").read_text() for r in (0, 1)] == ["DHEL", "DHEL"]
+    (tmp_path / "trained-rank0.txt").unlink()
+    editable = subprocess.run([sys.executable, str(script), *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=600)
+    assert editable.returncode != 0 and not (tmp_path / "trained-rank0.txt").exists()
