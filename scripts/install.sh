@@ -3,7 +3,9 @@
 # versions pinned in constraints.txt. solo-learn is not on PyPI in a usable version: unless
 # its distribution is already installed, it comes from GitHub at the tested commit, built with
 # setuptools < 81 and without build isolation (its setup.py imports pkg_resources). An
-# installed solo-learn whose dependencies are missing gets them from PyPI.
+# installed solo-learn whose dependencies are missing gets them from PyPI. The package is
+# installed non-editable, so that its solo_plugins.pth gives solo-learn's own scripts the
+# methods in every process (docs/architecture.md); for development use pip install -e instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -23,16 +25,16 @@ fi
 platform="$(uname -s)/$(uname -m)"
 case "$platform" in
   Linux/x86_64 | Linux/aarch64)
-    if ! "${PIP[@]}" -e ".[test,dali,slurm]"; then
+    if ! "${PIP[@]}" ".[all,dali]"; then
       echo "NOTE: NVIDIA DALI could not be installed for this Python on $platform; installing without it." >&2
       echo "      data.format: dali will not be available; data.format: image_folder works everywhere." >&2
-      "${PIP[@]}" -e ".[test,slurm]"
+      "${PIP[@]}" ".[all]"
     fi
     ;;
   *)
     echo "NOTE: NVIDIA DALI has no wheels for $platform (only Linux x86_64 and aarch64): installed without it." >&2
     echo "      data.format: dali will not be available; data.format: image_folder works everywhere." >&2
-    "${PIP[@]}" -e ".[test,slurm]"
+    "${PIP[@]}" ".[all]"
     ;;
 esac
 "$PY" -c "import solo_plugins, solo.methods; assert 'dhel' in solo.methods.METHODS; print('solo-plugins ready')"
