@@ -61,7 +61,8 @@ def test_paper_setups_use_the_paper_codebase_head_and_optimizer(dataset):
 
 
 # the latent-recovery studies' configs are not comparisons (test_identifiability.py, test_converged.py)
-STUDIES = {"identifiability.yaml", "identifiability_converged.yaml", "finite_batch_optimum.yaml"}
+STUDIES = {"identifiability.yaml", "identifiability_converged.yaml", "identifiability_selection.yaml",
+           "finite_batch_optimum.yaml"}
 
 
 @pytest.mark.parametrize("name", sorted(set(os.listdir(os.path.join(CONFIGS, "sweep"))) - STUDIES))
@@ -81,4 +82,6 @@ def test_four_view_configs_are_the_two_view_ones_with_four_crops(dataset):
         four = OmegaConf.to_container(compose("pretrain", dataset, f"{method}_4views.yaml"), resolve=True)
         assert four["augmentations"][0].pop("num_crops") == 4 and two["augmentations"][0].pop("num_crops") == 2
         assert four.pop("name") == f"{method}-4views-{dataset}" and two.pop("name")
+        # method infonce takes more than 2 crops only as MV-InfoNCE, asked for by name
+        assert four["method_kwargs"].pop("multiview", False) is (method == "infonce")
         assert four == two

@@ -211,7 +211,8 @@ def test_loss_vs_batch_size_plot(tmp_path):
 
 
 # the latent-recovery studies' configs are not comparisons (test_identifiability.py, test_converged.py)
-STUDIES = {"identifiability.yaml", "identifiability_converged.yaml", "finite_batch_optimum.yaml"}
+STUDIES = {"identifiability.yaml", "identifiability_converged.yaml", "identifiability_selection.yaml",
+           "finite_batch_optimum.yaml"}
 
 
 @pytest.mark.parametrize("name", sorted(set(os.listdir(os.path.join(CONFIGS, "sweep"))) - STUDIES))
