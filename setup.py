@@ -47,8 +47,7 @@ TEST = ["pytest>=7.4", "black==23.12.0", "isort==5.13.2", "flake8>=7"]  # black/
 #: environment runs this line at start-up, so that solo-learn's own scripts find `method: dhel`
 #: in every rank (solo_plugins/autoregister.py). It imports nothing heavy, and nothing at all
 #: when the package is gone.
-PTH_LINE = ("import importlib.util as _u; _u.find_spec('solo_plugins') and "
-            "__import__('solo_plugins.autoregister').autoregister.install()\n")
+PTH_LINE = "import importlib.util as _u; _u.find_spec('solo_plugins') and __import__('solo_plugins')\n"
 
 
 class build_py_with_configs(build_py):

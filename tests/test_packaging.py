@@ -169,84 +169,41 @@ def test_the_command_line_answers_without_importing_torch():
     assert "solo-plugins pretrain" in help_text and "[solo]" in help_text
 
 
-def test_import_solo_plugins_registers_only_once_solo_methods_executes():
-    code = ("import sys, solo_plugins\nassert 'solo' not in sys.modules and 'torch' not in sys.modules\n"
-            "import solo.methods\nfrom solo.methods.base import BaseMethod\n"
-            "assert {'dhel', 'kcl', 'dcl', 'dclw', 'infonce'} <= set(solo.methods.METHODS)\n"
-            "assert 'small_cnn' in BaseMethod._BACKBONES\nprint('ok')")
-    result = _python(code)
+# every warning shown (none folded by the default once-per-place filter), recorded in `caught`
+_RECORD_WARNINGS = ("import warnings\nwarnings.simplefilter('always')\ncaught = []\n"
+                    "warnings.showwarning = lambda m, *a, **k: caught.append(str(m))\n")
+_OURS_ONCE = ("mine = [m for m in caught if 'solo-plugins' in m]\n"
+              "assert len(mine) == 1 and {needle!r} in mine[0], mine\n")
+
+
+def _prints_ok(code):
+    result = _python(code + "\nprint('ok')")
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_import_solo_plugins_registers_only_once_solo_methods_executes():
+    _prints_ok("import sys, solo_plugins\nassert 'solo' not in sys.modules and 'torch' not in sys.modules\n"
+               "import solo.methods\nfrom solo.methods.base import BaseMethod\n"
+               "assert {'dhel', 'kcl', 'dcl', 'dclw', 'infonce'} <= set(solo.methods.METHODS)\n"
+               "assert 'small_cnn' in BaseMethod._BACKBONES")
 
 
 def test_a_name_solo_learn_already_has_gives_one_warning_and_keeps_solo_learn_s():
     """As with the upstream series, which gives solo-learn its own dhel."""
-    code = ("import warnings, solo.methods as m\n"
-            "class DHEL: pass\n"
-            "m.METHODS['dhel'] = DHEL\n"
-            "with warnings.catch_warnings(record=True) as caught:\n"
-            "    warnings.simplefilter('always')\n"
-            "    import solo_plugins\n"
-            "    solo_plugins.autoregister.install()\n"
-            "    solo_plugins.autoregister.register_once()\n"
-            "mine = [str(w.message) for w in caught if 'solo-plugins' in str(w.message)]\n"
-            "assert len(mine) == 1 and \"already has a method named 'dhel'\" in mine[0], mine\n"
-            "assert m.METHODS['dhel'] is DHEL and m.METHODS['kcl'].__module__ == 'solo_plugins.methods.kcl'\n"
-            "print('ok')")
-    result = _python(code)
-    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+    _prints_ok(_RECORD_WARNINGS + "import solo.methods as m\nclass DHEL: pass\nm.METHODS['dhel'] = DHEL\n"
+               "import solo_plugins\nsolo_plugins.autoregister.install()\nsolo_plugins.autoregister.register_once()\n"
+               + _OURS_ONCE.format(needle="already has a method named 'dhel'")
+               + "assert m.METHODS['dhel'] is DHEL and m.METHODS['kcl'].__module__ == 'solo_plugins.methods.kcl'")
 
 
 def test_a_registration_that_fails_warns_once_and_never_breaks_the_import():
-    code = ("import importlib.abc, sys, warnings\n"
-            "class Blocked(importlib.abc.MetaPathFinder):\n"
-            "    def find_spec(self, name, path, target=None):\n"
-            "        if name == 'solo_plugins.methods':\n"
-            "            raise ImportError('blocked for the test')\n"
-            "sys.meta_path.insert(0, Blocked())\n"
-            "import solo_plugins\n"
-            "with warnings.catch_warnings(record=True) as caught:\n"
-            "    warnings.simplefilter('always')\n"
-            "    import solo.methods\n"
-            "mine = [str(w.message) for w in caught if 'solo-plugins' in str(w.message)]\n"
-            "assert len(mine) == 1 and 'blocked for the test' in mine[0], mine\n"
-            "assert 'dhel' not in solo.methods.METHODS\nprint('ok')")
-    result = _python(code)
-    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
-
-
-_PLAIN_SOLO_SCRIPT = """
-import hydra, torch
-from lightning.pytorch import Trainer
-from omegaconf import OmegaConf
-from solo.args.pretrain import parse_cfg
-from solo.methods import METHODS
-from torch.utils.data import DataLoader, Dataset
-
-
-class Views(Dataset):
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(i)
-        return i, [torch.randn(3, 16, 16, generator=g) for _ in range(2)], i % 10
-
-
-@hydra.main(version_base="1.2")
-def main(cfg):
-    OmegaConf.set_struct(cfg, False)
-    cfg = parse_cfg(cfg)
-    model = METHODS[cfg.method](cfg)  # what solo's main_pretrain.py does, in every rank
-    trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=1, logger=False,
-                      enable_checkpointing=False, enable_progress_bar=False)
-    trainer.fit(model, DataLoader(Views(), batch_size=4))
-    with open(f"trained-rank{trainer.global_rank}.txt", "w") as f:
-        f.write(type(model).__name__)
-
-
-if __name__ == "__main__":
-    main()
-"""
+    _prints_ok(_RECORD_WARNINGS + "import importlib.abc, sys\n"
+               "class Blocked(importlib.abc.MetaPathFinder):\n"
+               "    def find_spec(self, name, path, target=None):\n"
+               "        if name == 'solo_plugins.methods':\n"
+               "            raise ImportError('blocked for the test')\n"
+               "sys.meta_path.insert(0, Blocked())\nimport solo_plugins, solo.methods\n"
+               + _OURS_ONCE.format(needle="blocked for the test") + "assert 'dhel' not in solo.methods.METHODS")
 
 
 @pytest.fixture(scope="module")
@@ -268,21 +225,19 @@ def installed_wheel(tmp_path_factory):
 
 
 def test_the_wheel_s_pth_line_installs_the_hook_and_imports_nothing_heavy(installed_wheel, tmp_path):
+    """Every Python of the environment runs the line: the finder is there before any user
+    code imports solo_plugins, and neither torch nor anything heavy is imported."""
     import zipfile
 
     wheel, python = installed_wheel
     assert "solo_plugins.pth" in zipfile.ZipFile(wheel).namelist()
-    code = ("import sys\nfrom solo_plugins.autoregister import SoloMethodsFinder\n"
-            "print(any(isinstance(f, SoloMethodsFinder) for f in sys.meta_path), "
-            f"sorted(m for m in ('torch', 'numpy', *{HEAVY!r}) if m in sys.modules))")
-    # -S would skip site and the .pth: the finder must be there without importing solo_plugins first
-    out = _python("import sys; from solo_plugins import autoregister as a; print(a.__file__)", python, cwd=tmp_path)
-    assert str(tmp_path) not in out.stdout
-    result = _python(code.replace("from solo_plugins.autoregister import SoloMethodsFinder\n", "")
-                     .replace("isinstance(f, SoloMethodsFinder)", "type(f).__name__ == 'SoloMethodsFinder'"),
-                     python, cwd=tmp_path)
+    code = ("import sys\n"
+            "print(any(type(f).__name__ == 'SoloMethodsFinder' for f in sys.meta_path), "
+            f"sorted(m for m in ('torch', 'numpy', *{HEAVY!r}) if m in sys.modules), "
+            "sys.modules['solo_plugins'].__file__.startswith(sys.prefix))")
+    result = _python(code, python, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "True []"
+    assert result.stdout.strip() == "True [] True"
 
 
 def test_a_plain_solo_script_finds_method_dhel_in_both_ddp_ranks_of_a_non_editable_install(installed_wheel, tmp_path):
@@ -295,7 +250,9 @@ def test_a_plain_solo_script_finds_method_dhel_in_both_ddp_ranks_of_a_non_editab
 
     _, python = installed_wheel
     script = tmp_path / "main_pretrain.py"
-    script.write_text(_PLAIN_SOLO_SCRIPT)
+    from tests.test_pipeline import _DDP_STAND_IN  # looks the method up as solo's scripts do
+
+    script.write_text(_DDP_STAND_IN)
     for c in range(10):  # parse_cfg counts the class folders
         (tmp_path / "data" / str(c)).mkdir(parents=True)
     data = tmp_path / "data"

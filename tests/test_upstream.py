@@ -224,8 +224,8 @@ CASES = [
     ("kcl", {"kernel": "gaussian", "t": 2.0, "gamma": 16.0}),
     ("kcl", {"kernel": "log", "t": 1.0, "gamma": 16.0}),
     ("kcl", {"kernel": "imq", "t": 2.0, "gamma": 4.0}),
-    ("kcl", {"kernel": "riesz", "t": 1.0, "gamma": 16.0}),
     ("kcl", {"kernel": "riesz", "t": -1.0, "gamma": 16.0}),
+    ("kcl", {"kernel": "riesz", "t": -0.5, "gamma": 4.0}),
 ]
 
 UPSTREAM_LOSSES = r'''
@@ -291,11 +291,26 @@ def package_losses(z1, z2):
     funcs = {"dhel": dhel_loss_func, "dcl": dcl_loss_func, "kcl": kcl_loss_func}
     result = []
     for name, kwargs in CASES:
+        if kwargs.get("kernel") == "riesz":  # the package names the Riesz exponent s
+            kwargs = {**kwargs, "s": kwargs["t"]}
+            del kwargs["t"]
         a, b = z1.clone().requires_grad_(), z2.clone().requires_grad_()
         loss = funcs[name](a, b, **kwargs)
         loss.backward()
         result.append((loss.detach(), a.grad, b.grad))
     return result
+
+
+def test_the_upstream_kcl_refuses_riesz_with_a_positive_exponent_as_the_package_does():
+    """0.3's series accepted it: the alignment -2 d^(-t) has no lower bound."""
+    spec = importlib.util.spec_from_file_location(
+        "upstream_kcl", os.path.join(UPSTREAM, "sources", "dhel-kcl", "solo", "losses", "kcl.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    z1, z2 = torch.randn(6, 4), torch.randn(6, 4)
+    with pytest.raises(ValueError, match=r"needs t < 0 .*no lower bound"):
+        module.kcl_loss_func(z1, z2, kernel="riesz", t=1.0)
+    assert torch.isfinite(module.kcl_loss_func(z1, z2, kernel="riesz", t=-1.0))
 
 
 def upstream_losses(tmp_path, z1, z2, where):

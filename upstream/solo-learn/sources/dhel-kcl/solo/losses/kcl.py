@@ -43,7 +43,7 @@ def kcl_kernels(kernel: str, t: float) -> Tuple[Callable, Callable]:
 
     Args:
         kernel (str): gaussian, log, imq or riesz.
-        t (float): the kernel's parameter (for riesz, the exponent s != 0).
+        t (float): the kernel's parameter (for riesz, the exponent s < 0).
 
     Return:
         Tuple[Callable, Callable]: the alignment kernel and the uniformity kernel.
@@ -71,10 +71,15 @@ def kcl_kernels(kernel: str, t: float) -> Tuple[Callable, Callable]:
 
         return imq, imq
     if kernel == "riesz":
-        sign = 1.0 if t > 0 else -1.0
+        if not t < 0:
+            raise ValueError(
+                f"kernel 'riesz' needs t < 0 (the exponent s of -d^(-s)); got t={t!r}. With "
+                "t > 0 the alignment term -2 d^(-t) has no lower bound: the loss falls without "
+                "limit as a positive pair closes, and its minimum is set by the distance floor"
+            )
 
         def riesz(d2):
-            return sign * smooth_floor(d2).pow(-t / 2)
+            return -smooth_floor(d2).pow(-t / 2)
 
         return riesz, riesz
     raise ValueError(f"kernel must be one of gaussian, log, imq, riesz; got {kernel!r}")
@@ -119,7 +124,8 @@ def kcl_loss_func(
         z1 (torch.Tensor): N x D Tensor containing projected features from view 1.
         z2 (torch.Tensor): N x D Tensor containing projected features from view 2.
         kernel (str, optional): gaussian, log, imq or riesz. Defaults to "gaussian".
-        t (float, optional): the kernel's parameter. Defaults to 2.0.
+        t (float, optional): the kernel's parameter (> 0; for riesz the exponent, < 0).
+            Defaults to 2.0.
         gamma (float, optional): weight of the energy (uniformity) term. Defaults to 16.0.
 
     Return:

@@ -36,7 +36,7 @@ class KCL(BaseMethod):
                 proj_output_dim (int): number of dimensions of the projected features.
                 proj_hidden_dim (int): number of neurons in the hidden layers of the projector.
                 kernel (str): gaussian, log, imq or riesz. Defaults to gaussian.
-                t (float): the kernel's parameter (> 0; for riesz the exponent s != 0).
+                t (float): the kernel's parameter (> 0; for riesz the exponent, < 0).
                     Defaults to 2.0.
                 gamma (float): weight of the energy (uniformity) term (>= 0). Defaults to 16.0.
         """
@@ -83,7 +83,7 @@ class KCL(BaseMethod):
             "riesz",
         ), "method_kwargs.kernel must be one of gaussian, log, imq, riesz"
         if cfg.method_kwargs.kernel == "riesz":
-            assert cfg.method_kwargs.t != 0, "method_kwargs.t (the Riesz exponent) must be != 0"
+            assert cfg.method_kwargs.t < 0, "method_kwargs.t (the Riesz exponent) must be < 0"
         else:
             assert cfg.method_kwargs.t > 0, "method_kwargs.t must be > 0"
         assert cfg.method_kwargs.gamma >= 0, "method_kwargs.gamma must be >= 0"

@@ -23,7 +23,7 @@ from solo.losses import kcl_loss_func
 
 
 @pytest.mark.parametrize(
-    "kernel,t", [("gaussian", 2.0), ("log", 1.0), ("imq", 2.0), ("riesz", 1.0)]
+    "kernel,t", [("gaussian", 2.0), ("log", 1.0), ("imq", 2.0), ("riesz", -1.0)]
 )
 def test_kcl_loss(kernel, t):
     b, f = 32, 128
@@ -48,9 +48,15 @@ def test_kcl_loss(kernel, t):
 
 def test_kcl_riesz_is_finite_at_collapse():
     z = torch.ones(8, 16, requires_grad=True)
-    loss = kcl_loss_func(z, z, kernel="riesz", t=1.0)
+    loss = kcl_loss_func(z, z, kernel="riesz", t=-1.0)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+
+
+def test_kcl_rejects_riesz_with_a_positive_exponent():
+    # its alignment -2 d^(-t) would fall without limit as a positive pair closes
+    with pytest.raises(ValueError, match="needs t < 0"):
+        kcl_loss_func(torch.randn(4, 8), torch.randn(4, 8), kernel="riesz", t=1.0)
 
 
 def test_kcl_rejects_an_unknown_kernel():

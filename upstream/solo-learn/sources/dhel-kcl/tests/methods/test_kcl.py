@@ -95,6 +95,7 @@ def test_kcl():
     [
         ("method_kwargs.kernel", "laplace", "kernel must be one of gaussian, log, imq, riesz"),
         ("method_kwargs.t", 0.0, "t must be > 0"),
+        ("method_kwargs.kernel", "riesz", "Riesz exponent\\) must be < 0"),
         ("method_kwargs.gamma", -1.0, "gamma must be >= 0"),
     ],
 )
