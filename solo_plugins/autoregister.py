@@ -20,23 +20,46 @@ import warnings
 
 TARGET = "solo.methods"
 _lock = threading.RLock()
-_state = {"registered": False, "finding": False}
+_state = {"registered": False, "finding": False, "pending": False}
+
+
+def _initializing(name: str) -> bool:
+    module = sys.modules.get(name)
+    return module is not None and bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
 
 
 def register_once() -> None:
-    """Registers the plugin into solo-learn's registries, once per process; warns, never raises."""
+    """Registers the plugin into solo-learn's registries, once per process; warns, never raises.
+
+    When ``solo.methods`` is first imported by ``solo_plugins.methods`` itself (its modules
+    import solo-learn), the plugin's registry does not exist yet: the registration then waits
+    for the end of ``solo_plugins.methods``, which calls :func:`register_pending`."""
     with _lock:
         if _state["registered"]:
             return
-        _state["registered"] = True
-        try:
-            from solo_plugins.registration import register
+        if _initializing("solo_plugins.methods"):
+            _state["pending"] = True
+            return
+        _register()
 
-            register(on_clash="skip")
-        except Exception as error:  # noqa: BLE001  (an import hook must not break the user's import)
-            warnings.warn(f"solo-plugins could not register its methods into solo-learn "
-                          f"({type(error).__name__}: {error}); 'method: dhel' and the others will not be found",
-                          RuntimeWarning, stacklevel=2)
+
+def register_pending() -> None:
+    """Called by ``solo_plugins.methods`` once its registry exists."""
+    with _lock:
+        if _state["pending"] and not _state["registered"] and TARGET in sys.modules:
+            _register()
+
+
+def _register() -> None:
+    _state["registered"], _state["pending"] = True, False
+    try:
+        from solo_plugins.registration import register
+
+        register(on_clash="skip")
+    except Exception as error:  # noqa: BLE001  (an import hook must not break the user's import)
+        warnings.warn(f"solo-plugins could not register its methods into solo-learn "
+                      f"({type(error).__name__}: {error}); 'method: dhel' and the others will not be found",
+                      RuntimeWarning, stacklevel=3)
 
 
 class _RegisterAfterExec(importlib.abc.Loader):

@@ -33,9 +33,16 @@ RUN_WARNINGS = (
 def quiet_imports() -> Iterator[None]:
     """Imports inside it do not print the libraries' import-time warnings listed above."""
     with warnings.catch_warnings():
-        for message, category, module in IMPORT_WARNINGS:
-            warnings.filterwarnings("ignore", message=message, category=category, module=module)
+        quiet_import_warnings()
         yield
+
+
+def quiet_import_warnings() -> None:
+    """The filters of :func:`quiet_imports` for the rest of the process. The commands set them
+    (``solo_plugins.commands`` does, on import): solo-learn and lightning are imported by
+    whichever module needs them first, no longer inside ``import solo_plugins``."""
+    for message, category, module in IMPORT_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
 
 
 class _NotMessage(logging.Filter):

@@ -217,3 +217,23 @@ def test_steps_log_without_collectives_and_the_epoch_mean_is_synced_once(tmp_pat
             mean = sum(s[name] for s in steps[3 * epoch: 3 * epoch + 3]) / 3
             assert values[f"{name}_epoch"] == pytest.approx(mean, rel=1e-6)
     assert trainer.callback_metrics["train_dhel_loss_epoch"] == pytest.approx(epochs[-1][0]["train_dhel_loss_epoch"])
+
+
+def test_kcl_s_config_names_the_parameter_its_kernel_takes():
+    """A YAML's t (the shipped ones set t: 2.0) does not clash with s for a Riesz kernel; a
+    Riesz kernel given t alone takes it as s with a FutureWarning, and s > 0 is refused."""
+    from solo_plugins.methods.config import ConfigError
+
+    model = KCL(base_cfg("kcl", kernel="riesz", s=-1.0))
+    assert (model.t, model.s) == (None, -1.0)
+    z1, z2 = torch.randn(6, 16), torch.randn(6, 16)
+    from solo_plugins.losses import kcl_loss_terms
+
+    torch.testing.assert_close(model.contrastive_terms(z1, z2).loss,
+                               kcl_loss_terms(z1, z2, kernel="riesz", s=-1.0, gamma=16.0).loss)
+    with pytest.raises(ConfigError, match="no lower bound"):
+        KCL(base_cfg("kcl", kernel="riesz", s=1.0))
+    with pytest.warns(FutureWarning, match="renamed s"), pytest.raises(ConfigError, match="no lower bound"):
+        KCL(base_cfg("kcl", kernel="riesz"))  # the defaults' t = 2.0, taken as s
+    with pytest.raises(ConfigError, match="takes t"):
+        KCL(base_cfg("kcl", kernel="gaussian", s=1.0))

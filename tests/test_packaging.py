@@ -188,6 +188,17 @@ def test_import_solo_plugins_registers_only_once_solo_methods_executes():
                "assert 'small_cnn' in BaseMethod._BACKBONES")
 
 
+@pytest.mark.parametrize("first", ["solo_plugins.methods.config", "solo_plugins.methods._contrastive",
+                                   "solo_plugins.commands.pretrain"])
+def test_registration_waits_for_the_plugin_s_registry_when_the_plugin_imports_solo_methods_first(first):
+    """`solo-plugins demo` from a wheel: solo.methods was first imported by
+    solo_plugins.methods' own modules, and the registration found that package half-built."""
+    _prints_ok(_RECORD_WARNINGS + "import sys\n"
+               f"import {first}\n"
+               "import solo.methods\nassert {'dhel', 'kcl', 'dcl', 'dclw', 'infonce'} <= set(solo.methods.METHODS)\n"
+               "assert not [m for m in caught if 'solo-plugins' in m], caught")
+
+
 def test_a_name_solo_learn_already_has_gives_one_warning_and_keeps_solo_learn_s():
     """As with the upstream series, which gives solo-learn its own dhel."""
     _prints_ok(_RECORD_WARNINGS + "import solo.methods as m\nclass DHEL: pass\nm.METHODS['dhel'] = DHEL\n"

@@ -47,10 +47,12 @@ class KCL(ContrastiveMethod):
         for key, value in given.items():
             if value is not None:
                 require_number(cfg, f"method_kwargs.{key}")
+        if kernel not in SCALE_KERNELS and given["s"] is not None:
+            given["t"] = None  # a config's t (the shipped YAMLs set it) is the scale kernels' key
         try:
             parameter = kernel_parameter(kernel, t=given["t"], s=given["s"], gamma=gamma, stacklevel=2)
         except ValueError as error:
-            raise ConfigError(f"method_kwargs: {error}") from None
+            raise ConfigError(f"method_kwargs.{error}") from None
         # the config keeps one parameter, under the name its kernel gives it
         cfg.method_kwargs.t, cfg.method_kwargs.s = (parameter, None) if kernel in SCALE_KERNELS else (None, parameter)
         return cfg
