@@ -33,7 +33,7 @@ def register_once() -> None:
 
     When ``solo.methods`` is first imported by ``solo_plugins.methods`` itself (its modules
     import solo-learn), the plugin's registry does not exist yet: the registration then waits
-    for the end of ``solo_plugins.methods``, which calls :func:`register_pending`."""
+    until ``solo_plugins.methods`` has executed (the finder watches it too)."""
     with _lock:
         if _state["registered"]:
             return
@@ -44,7 +44,7 @@ def register_once() -> None:
 
 
 def register_pending() -> None:
-    """Called by ``solo_plugins.methods`` once its registry exists."""
+    """A registration that waited for ``solo_plugins.methods``, now that it has executed."""
     with _lock:
         if _state["pending"] and not _state["registered"] and TARGET in sys.modules:
             _register()
@@ -62,28 +62,33 @@ def _register() -> None:
                       RuntimeWarning, stacklevel=3)
 
 
-class _RegisterAfterExec(importlib.abc.Loader):
-    """The real loader of ``solo.methods``, followed by the registration."""
+#: the modules the finder watches, and what follows their execution
+WATCHED = {TARGET: register_once, "solo_plugins.methods": register_pending}
 
-    def __init__(self, loader):
-        self.loader = loader
+
+class _RegisterAfterExec(importlib.abc.Loader):
+    """A watched module's real loader, followed by its registration step."""
+
+    def __init__(self, loader, then):
+        self.loader, self.then = loader, then
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
         self.loader.exec_module(module)
-        register_once()
+        self.then()
 
     def __getattr__(self, name):  # is_package, get_code, get_source, resource readers ...
         return getattr(self.loader, name)
 
 
 class SoloMethodsFinder(importlib.abc.MetaPathFinder):
-    """Hands ``solo.methods`` to the next finders and wraps the loader they return."""
+    """Hands ``solo.methods`` (and ``solo_plugins.methods``) to the next finders and wraps the
+    loader they return."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != TARGET or _state["registered"] or _state["finding"]:
+        if fullname not in WATCHED or _state["registered"] or _state["finding"]:
             return None
         with _lock:
             _state["finding"] = True
@@ -100,7 +105,7 @@ class SoloMethodsFinder(importlib.abc.MetaPathFinder):
                 _state["finding"] = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        spec.loader = _RegisterAfterExec(spec.loader)
+        spec.loader = _RegisterAfterExec(spec.loader, WATCHED[fullname])
         return spec
 
 
