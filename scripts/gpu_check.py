@@ -272,6 +272,37 @@ def sync_section(device, backbone, batch_size, methods):
     return lines, failures
 
 
+def random_state_section(device):
+    """A chunked forward with dropout re-runs each chunk with its forward's random numbers
+    (CPU and CUDA states restored): its gradient equals the same chunks' run with a graph."""
+    from solo_plugins.methods.chunked_forward import chunked_forward
+
+    torch.manual_seed(0)
+    backbone = torch.nn.Sequential(torch.nn.Linear(6, 32), torch.nn.ReLU(), torch.nn.Dropout(0.5))
+    projector = torch.nn.Sequential(torch.nn.Linear(32, 8), torch.nn.Dropout(0.3))
+    modules = [m.double().to(device) for m in (backbone, projector)]
+
+    def network(x):
+        feats = backbone(x)
+        return feats, projector(feats)
+
+    images = torch.randn(64, 6, dtype=torch.float64, device=device)
+    params = [p for m in modules for p in m.parameters()]
+    torch.manual_seed(7)
+    z = torch.cat([network(images[s : s + 16])[1] for s in range(0, 64, 16)])
+    want = torch.autograd.grad(z.square().sum(), params)
+    torch.manual_seed(7)
+    chunked = chunked_forward(network, modules, images, 16)[1]
+    got = torch.autograd.grad(chunked.square().sum(), params)
+    error = max(float((g - w).abs().max()) for g, w in zip(got, want))
+    result = "pass" if error < 1e-12 else f"FAIL: largest gradient difference {error:.2e}"
+    lines = ["## 4. Chunked forward: the re-run draws its forward's random numbers", "",
+             f"Dropout in backbone and projector, 64 rows in chunks of 16, float64 on {device.type}: "
+             f"largest difference from the same chunks run with a graph {error:.1e}: {result}.", ""]
+    print(lines[2], flush=True)
+    return lines, int(result != "pass")
+
+
 def make_jpeg_folder(root, classes=10, train_per_class=16, val_per_class=4, size=32):
     """Class-coloured noise images as JPEGs: ``root/{train,val}/<class>/<i>.jpg``."""
     import numpy as np
@@ -290,7 +321,7 @@ def make_jpeg_folder(root, classes=10, train_per_class=16, val_per_class=4, size
 
 
 def dali_section(device, out_dir, quick):
-    lines = ["## 4. DALI pipeline, metrics callback, pretraining and cached linear evaluation", ""]
+    lines = ["## 5. DALI pipeline, metrics callback, pretraining and cached linear evaluation", ""]
     try:
         import nvidia.dali  # noqa: F401
     except ImportError:
@@ -377,6 +408,9 @@ def main(argv=None):
     report += step_section(device, backbone, batch_size, repeats, methods) + [""]
     lines, failures = sync_section(device, backbone, 4 if args.quick else 64, methods[1:])
     report += lines + [""]
+    lines, random_failures = random_state_section(device)
+    report += lines
+    failures += random_failures
     lines, dali_failures = dali_section(device, os.path.join(out_dir, "dali"), args.quick)
     report += lines + ["", f"Whole check: {time.time() - started:.0f} s; "
                        f"{'all checks passed' if not failures + dali_failures else 'SOME CHECKS FAILED'}."]

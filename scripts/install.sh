@@ -37,6 +37,8 @@ case "$platform" in
     "${PIP[@]}" ".[all]"
     ;;
 esac
+# lightly, for the parity tests and docs/elsewhere.md: without its pytorch-lightning (constraints.txt)
+"${PIP[@]}" --no-deps lightly
 "$PY" -c "import solo_plugins, solo.methods; assert 'dhel' in solo.methods.METHODS; print('solo-plugins ready')"
 "$PY" - <<'PYEOF'
 import importlib.metadata as m

@@ -78,20 +78,95 @@ def load_method(checkpoint: str) -> Tuple[nn.Module, DictConfig]:
     return model.eval(), cfg
 
 
-def set_aside_unreadable(directory: str) -> list:
-    """Renames every ``.ckpt`` under ``directory`` that torch cannot read (what a kill during
-    saving leaves) to ``<name>.corrupt``, so that auto-resume continues from the last good
-    checkpoint or restarts the run. Returns the new paths; warns for each."""
+SCAN_FILE = ".checkpoint-scan.json"
+SCAN_WAIT_S = 600.0
+
+
+def launcher_rank() -> int:
+    """This process's rank as its launcher says, before any process group exists: torchrun's
+    ``RANK``, srun's ``SLURM_PROCID``, or Lightning's ``LOCAL_RANK`` for the processes its DDP
+    starts; 0 alone."""
+    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
+
+
+def readable_checkpoint(path) -> bool:
+    """A cheap integrity check of a Lightning checkpoint (torch's zip format): the zip's
+    central directory, which sits at the end of the file and is the first thing a kill during
+    saving cuts off, and the pickle of the checkpoint's structure with its CRC. The tensors'
+    data are not read."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            if len(pickles) != 1:
+                return False
+            archive.read(pickles[0])  # checks its CRC
+        return True
+    except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError):
+        return False
+
+
+def _checkpoints(directory: str) -> Dict[str, Tuple[int, int]]:
+    """{path relative to directory: (size, mtime_ns)} of every ``.ckpt`` outside ``stale-*/``
+    (an earlier config's run, set aside by the sweep: not this run's to touch)."""
+    found = {}
+    for path in Path(directory).rglob("*.ckpt") if os.path.isdir(directory) else []:
+        relative = path.relative_to(directory)
+        if any(part.startswith("stale-") for part in relative.parts[:-1]):
+            continue
+        stat = path.stat()
+        found[str(relative)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def _scanned(directory: str) -> Dict:
+    try:
+        with open(os.path.join(directory, SCAN_FILE)) as f:
+            return {k: tuple(v) for k, v in json.load(f).items()}
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def set_aside_unreadable(directory: str, rank: int = None, timeout: float = None) -> list:
+    """Renames every ``.ckpt`` under ``directory`` (``stale-*/`` left alone) that fails
+    :func:`readable_checkpoint` (what a kill during saving leaves) to ``<name>.corrupt``, so
+    that auto-resume continues from the last good checkpoint or restarts the run. Returns the
+    new paths; warns for each.
+
+    One process scans: rank 0 (``rank``, default :func:`launcher_rank`). It then records the
+    checkpoints it found good in ``.checkpoint-scan.json``; the others wait until that record
+    matches the checkpoints there (name, size, time), so that none of them resumes from a file
+    being set aside, and raise after ``timeout`` seconds (default SCAN_WAIT_S)."""
+    import time
     import warnings
 
+    rank = launcher_rank() if rank is None else rank
+    if rank != 0:
+        timeout = SCAN_WAIT_S if timeout is None else timeout
+        deadline = time.time() + timeout
+        while _scanned(directory) != _checkpoints(directory):
+            if time.time() >= deadline:
+                raise RuntimeError(
+                    f"{directory}: process {rank} waited {timeout:.0f} s for rank 0 to check the checkpoints "
+                    f"there ({SCAN_FILE} does not list the .ckpt files present); check that rank 0 started "
+                    f"and shares this folder.")
+            time.sleep(0.2)
+        return []
     moved = []
-    for path in sorted(Path(directory).rglob("*.ckpt")) if os.path.isdir(directory) else []:
-        try:
-            torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as error:  # a truncated zip, a pickle error, an empty file ...
+    for relative in sorted(_checkpoints(directory)):
+        path = Path(directory) / relative
+        if not readable_checkpoint(path):
             target = path.with_name(path.name + ".corrupt")
             os.replace(path, target)
-            warnings.warn(f"unreadable checkpoint {path} ({type(error).__name__}: {str(error)[:120]}) "
-                          f"set aside as {target}", RuntimeWarning)
+            warnings.warn(f"unreadable checkpoint {path} set aside as {target}", RuntimeWarning)
             moved.append(str(target))
+    if os.path.isdir(directory):
+        tmp = os.path.join(directory, f".{SCAN_FILE}.{os.getpid()}")
+        with open(tmp, "w") as f:
+            json.dump(_checkpoints(directory), f)
+        os.replace(tmp, os.path.join(directory, SCAN_FILE))
     return moved

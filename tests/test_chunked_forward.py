@@ -126,3 +126,49 @@ def test_pretraining_with_chunks_converges_like_without(digits_root, tmp_path):
     untrained = 87.8  # the demo's random-init row (an untrained small CNN): kNN 87.8 on digits
     assert all(s > untrained for s in scores.values()), scores
     assert max(scores.values()) - min(scores.values()) < 6, scores
+
+
+def _random_network():
+    from timm.layers import DropPath
+
+    torch.manual_seed(0)
+    backbone = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.5)).double()
+    projector = nn.Sequential(nn.Linear(16, 8), nn.Dropout(0.3)).double()
+    drop_path = DropPath(0.5)
+
+    def network(x):
+        feats = backbone(x)
+        return feats, projector(feats + drop_path(feats))
+
+    return network, [backbone, projector]
+
+
+def test_chunks_re_run_with_the_random_numbers_of_their_forward():
+    """With dropout and drop path, the chunked gradient is the gradient of the same chunks
+    run with a graph (the same masks), to float64 rounding; before, the re-run drew new masks."""
+    from solo_plugins.methods.chunked_forward import chunked_forward
+
+    images = torch.randn(10, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    target = torch.randn(10, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    network, modules = _random_network()
+    params = [p for m in modules for p in m.parameters()]
+
+    torch.manual_seed(7)
+    z = torch.cat([network(images[s : s + 4])[1] for s in range(0, 10, 4)])
+    reference = torch.autograd.grad((z * target).sum(), params)
+
+    torch.manual_seed(7)
+    _, chunked = chunked_forward(network, modules, images, 4)
+    (chunked * target).sum().backward()
+    torch.testing.assert_close(chunked, z.detach(), rtol=0, atol=0)
+    for p, want in zip(params, reference):
+        torch.testing.assert_close(p.grad, want, rtol=1e-12, atol=1e-14)
+    # the training loop's random stream goes on from where the forward left it
+    torch.manual_seed(7)
+    for s in range(0, 10, 4):
+        network(images[s : s + 4])
+    after_plain = torch.rand(3)
+    torch.manual_seed(7)
+    _, chunked = chunked_forward(network, modules, images, 4)
+    chunked.sum().backward()
+    assert torch.equal(torch.rand(3), after_plain)

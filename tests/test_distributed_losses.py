@@ -11,13 +11,13 @@ import torch.multiprocessing as mp
 from solo_plugins.losses import dcl_loss_func, dhel_loss_func, infonce_loss_func, kcl_loss_func
 
 LOSSES = {
-    "dhel": lambda a, b: dhel_loss_func(a, b, temperature=0.2),
-    "dhel_no_augs": lambda a, b: dhel_loss_func(a, b, temperature=0.2, include_augs=False),
-    "kcl_gaussian": lambda a, b: kcl_loss_func(a, b, kernel="gaussian", t=2.0, gamma=16.0),
-    "kcl_riesz": lambda a, b: kcl_loss_func(a, b, kernel="riesz", s=-1.0, gamma=2.0),
-    "dcl": lambda a, b: dcl_loss_func(a, b, temperature=0.1),
-    "dclw": lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5),
-    "infonce": lambda a, b: infonce_loss_func(a, b, temperature=0.2),
+    "dhel": lambda a, b: dhel_loss_func(a, b, gather_distributed=True, temperature=0.2),
+    "dhel_no_augs": lambda a, b: dhel_loss_func(a, b, gather_distributed=True, temperature=0.2, include_augs=False),
+    "kcl_gaussian": lambda a, b: kcl_loss_func(a, b, gather_distributed=True, kernel="gaussian", t=2.0, gamma=16.0),
+    "kcl_riesz": lambda a, b: kcl_loss_func(a, b, gather_distributed=True, kernel="riesz", s=-1.0, gamma=2.0),
+    "dcl": lambda a, b: dcl_loss_func(a, b, gather_distributed=True, temperature=0.1),
+    "dclw": lambda a, b: dcl_loss_func(a, b, gather_distributed=True, temperature=0.1, weight_sigma=0.5),
+    "infonce": lambda a, b: infonce_loss_func(a, b, gather_distributed=True, temperature=0.2),
 }
 
 

@@ -16,7 +16,8 @@ def test_gpu_check_quick_runs_every_section_and_passes(tmp_path):
                           "--quick", "--out", str(out)], capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = out.read_text()
-    for heading in ("## 1. Losses", "## 2. Training steps", "## 3. No host-device sync", "## 4. DALI"):
+    for heading in ("## 1. Losses", "## 2. Training steps", "## 3. No host-device sync", "## 4. Chunked forward",
+                    "## 5. DALI"):
         assert heading in report
     assert "all checks passed" in report and "FAIL" not in report
     for loss in ("infonce", "dclw", "dhel", "kcl riesz", "mv-dhel (2 views)"):

@@ -22,24 +22,24 @@ from solo_plugins.losses.kcl import KERNELS
 from tests.gloo import run_on_two_ranks
 
 LOSSES = {
-    "infonce": lambda a, b: infonce_loss_func(a, b, temperature=0.2),
-    "dhel": lambda a, b: dhel_loss_func(a, b, temperature=0.3),
-    "dhel_no_augs": lambda a, b: dhel_loss_func(a, b, temperature=0.3, include_augs=False),
-    "dcl": lambda a, b: dcl_loss_func(a, b, temperature=0.1),
-    "dclw": lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5),
-    "dclw_grad": lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5, weight_grad=True),
-    **{f"kcl_{k}": (lambda a, b, k=k: kcl_loss_func(a, b, kernel=k, **({"s": -1.0} if "riesz" in k else {"t": 2.0}))) for k in KERNELS},
-    "mv_dhel": lambda a, b: mv_dhel_loss_func([a, b, 2 * a]),
-    "mv_infonce": lambda a, b: mv_infonce_loss_func([a, b, 2 * a]),
-    "mv_kcl_imq": lambda a, b: mv_kcl_loss_func([a, b, 2 * a], kernel="imq", t=1.0),
-    "mv_kcl_riesz": lambda a, b: mv_kcl_loss_func([a, b, 2 * a], kernel="riesz", s=-1.0),
+    "infonce": lambda a, b: infonce_loss_func(a, b, gather_distributed=True, temperature=0.2),
+    "dhel": lambda a, b: dhel_loss_func(a, b, gather_distributed=True, temperature=0.3),
+    "dhel_no_augs": lambda a, b: dhel_loss_func(a, b, gather_distributed=True, temperature=0.3, include_augs=False),
+    "dcl": lambda a, b: dcl_loss_func(a, b, gather_distributed=True, temperature=0.1),
+    "dclw": lambda a, b: dcl_loss_func(a, b, gather_distributed=True, temperature=0.1, weight_sigma=0.5),
+    "dclw_grad": lambda a, b: dcl_loss_func(a, b, gather_distributed=True, temperature=0.1, weight_sigma=0.5, weight_grad=True),
+    **{f"kcl_{k}": (lambda a, b, k=k: kcl_loss_func(a, b, gather_distributed=True, kernel=k, **({"s": -1.0} if "riesz" in k else {"t": 2.0}))) for k in KERNELS},
+    "mv_dhel": lambda a, b: mv_dhel_loss_func([a, b, 2 * a], gather_distributed=True),
+    "mv_infonce": lambda a, b: mv_infonce_loss_func([a, b, 2 * a], gather_distributed=True),
+    "mv_kcl_imq": lambda a, b: mv_kcl_loss_func([a, b, 2 * a], gather_distributed=True, kernel="imq", t=1.0),
+    "mv_kcl_riesz": lambda a, b: mv_kcl_loss_func([a, b, 2 * a], gather_distributed=True, kernel="riesz", s=-1.0),
     # the tiled path (chunk_size): rows in tiles, recomputed in backward
-    "infonce_tiled": lambda a, b: infonce_loss_func(a, b, temperature=0.2, chunk_size=4),
-    "dclw_tiled": lambda a, b: dcl_loss_func(a, b, temperature=0.1, weight_sigma=0.5, chunk_size=4),
-    "dhel_tiled": lambda a, b: dhel_loss_func(a, b, temperature=0.3, chunk_size=4),
-    "kcl_imq_tiled": lambda a, b: kcl_loss_func(a, b, kernel="imq", t=1.0, chunk_size=4),
-    "kcl_riesz_tiled": lambda a, b: kcl_loss_func(a, b, kernel="riesz", s=-1.0, chunk_size=4),
-    "mv_infonce_tiled": lambda a, b: mv_infonce_loss_func([a, b, 2 * a], chunk_size=4),
+    "infonce_tiled": lambda a, b: infonce_loss_func(a, b, gather_distributed=True, temperature=0.2, chunk_size=4),
+    "dclw_tiled": lambda a, b: dcl_loss_func(a, b, gather_distributed=True, temperature=0.1, weight_sigma=0.5, chunk_size=4),
+    "dhel_tiled": lambda a, b: dhel_loss_func(a, b, gather_distributed=True, temperature=0.3, chunk_size=4),
+    "kcl_imq_tiled": lambda a, b: kcl_loss_func(a, b, gather_distributed=True, kernel="imq", t=1.0, chunk_size=4),
+    "kcl_riesz_tiled": lambda a, b: kcl_loss_func(a, b, gather_distributed=True, kernel="riesz", s=-1.0, chunk_size=4),
+    "mv_infonce_tiled": lambda a, b: mv_infonce_loss_func([a, b, 2 * a], gather_distributed=True, chunk_size=4),
 }
 
 

@@ -114,10 +114,10 @@ def test_bad_views_are_named(bad, match):
 
 
 MV_LOSSES = {
-    "mv_dhel": lambda views: mv_dhel_loss_func(views, temperature=0.2),
-    "mv_infonce": lambda views: mv_infonce_loss_func(views, temperature=0.2),
-    "mv_kcl": lambda views: mv_kcl_loss_func(views, kernel="gaussian", t=2.0, gamma=16.0),
-    "mv_kcl_riesz": lambda views: mv_kcl_loss_func(views, kernel="riesz", s=-1.0, gamma=2.0),
+    "mv_dhel": lambda views: mv_dhel_loss_func(views, gather_distributed=True, temperature=0.2),
+    "mv_infonce": lambda views: mv_infonce_loss_func(views, gather_distributed=True, temperature=0.2),
+    "mv_kcl": lambda views: mv_kcl_loss_func(views, gather_distributed=True, kernel="gaussian", t=2.0, gamma=16.0),
+    "mv_kcl_riesz": lambda views: mv_kcl_loss_func(views, gather_distributed=True, kernel="riesz", s=-1.0, gamma=2.0),
 }
 
 

@@ -280,3 +280,90 @@ def test_a_plain_solo_script_finds_method_dhel_in_both_ddp_ranks_of_a_non_editab
     editable = subprocess.run([sys.executable, str(script), *args], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=600)
     assert editable.returncode != 0 and not (tmp_path / "trained-rank0.txt").exists()
+
+
+def torch_only_venv(venv) -> str:
+    """A new virtual environment holding torch and what torch requires, nothing else: a
+    folder of links to those distributions' files (torch is too large to install again for a
+    test), added to the environment's path by a .pth file. Returns its bin folder."""
+    import importlib.metadata as md
+    import os
+
+    from packaging.requirements import Requirement
+
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = os.path.join(venv, "bin", "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True, timeout=300).stdout.strip()
+    view = os.path.join(venv, "torch-only")
+    os.makedirs(view)
+    todo, seen = ["torch"], set()
+    while todo:
+        name = todo.pop()
+        dist = md.distribution(name)
+        key = dist.metadata["Name"].lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        for line in dist.requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+        tops = {f.parts[0] for f in dist.files or [] if f.parts[0] not in ("..", "__pycache__")}
+        for top in tops:
+            target = os.path.join(view, top)
+            if not os.path.lexists(target) and os.path.exists(dist.locate_file(top)):
+                os.symlink(dist.locate_file(top), target)
+    with open(os.path.join(purelib, "_torch_only.pth"), "w") as f:
+        f.write(view + "\n")
+    return os.path.join(venv, "bin")
+
+
+_EVERY_EXAMPLE = """
+import doctest, importlib, pkgutil, sys
+import solo_plugins.losses, solo_plugins.metrics, solo_plugins.distributed
+modules = [solo_plugins.distributed] + [importlib.import_module(m.name) for p in (solo_plugins.losses, solo_plugins.metrics)
+                                        for m in pkgutil.iter_modules(p.__path__, p.__name__ + ".")]
+examples = {}
+for module in modules:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, module.__name__
+    examples[module.__name__] = result.attempted
+public = {n: getattr(p, n) for p in (solo_plugins.losses, solo_plugins.metrics) for n in p.__all__}
+finder = doctest.DocTestFinder()
+without = [n for n, obj in public.items() if callable(obj) and not any(t.examples for t in finder.find(obj, n))]
+print(sum(examples.values()), 'examples;', 'without one:', without)
+"""
+
+
+def test_the_wheel_without_extras_works_in_a_torch_only_venv(tmp_path):
+    """Installed with --no-deps next to torch alone: every docstring example of the losses,
+    the metrics and the distributed helpers passes (every public name has one), the command
+    line answers, and a subcommand that needs more names the extra to install."""
+    import glob
+    import os
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "wheels"), repo], check=True, capture_output=True, timeout=600)
+    (wheel,) = glob.glob(str(tmp_path / "wheels" / "solo_plugins-*.whl"))
+    bin_dir = torch_only_venv(tmp_path / "venv")
+    python = os.path.join(bin_dir, "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", wheel], check=True, capture_output=True,
+                   timeout=600)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SOLO_PLUGINS_CONFIGS")}
+    absent = subprocess.run([python, "-c", "import importlib.util as u; print([m for m in ('numpy', 'lightning', "
+                             "'solo', 'omegaconf', 'hydra', 'sklearn', 'pytest') if u.find_spec(m)])"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert absent.stdout.strip() == "[]", absent.stdout + absent.stderr  # the environment holds torch alone
+    run = subprocess.run([python, "-c", _EVERY_EXAMPLE], capture_output=True, text=True, env=env, cwd=tmp_path,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.strip().endswith("without one: []"), run.stdout
+    assert int(run.stdout.split()[0]) >= 50, run.stdout
+    cli = os.path.join(bin_dir, "solo-plugins")
+    assert "sweep" in subprocess.run([cli, "--help"], capture_output=True, text=True, env=env, timeout=300,
+                                     check=True).stdout
+    needs_more = subprocess.run([cli, "sweep"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert needs_more.returncode != 0
+    assert "pip install 'solo-plugins[" in needs_more.stderr, needs_more.stderr

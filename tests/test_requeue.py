@@ -40,7 +40,7 @@ class _Requeued(SystemExit):
     pass
 
 
-def _signalled_then_requeued(digits_root, tmp_path, monkeypatch, epochs, step):
+def _signalled_then_requeued(digits_root, tmp_path, monkeypatch, epochs, step, job_ends=lambda: None, extra=()):
     """Pretrains with the warning signal sent in step ``step``; returns the signal that reached
     the handler listening before (submitit's, which on rank 0 calls checkpoint(), requeues and
     exits), the checkpoints there when it ran, and the final checkpoint of the requeued run."""
@@ -50,8 +50,11 @@ def _signalled_then_requeued(digits_root, tmp_path, monkeypatch, epochs, step):
         calls.append((signum, sorted(glob.glob(str(tmp_path / "trained_models" / "dhel" / "*" / "*.ckpt")))))
         raise _Requeued(-1)
 
-    overrides = digits_overrides(digits_root, tmp_path, [f"max_epochs={epochs}", "auto_resume.enabled=True", *QUICK])
-    original = _trainer.build_trainer
+    overrides = digits_overrides(digits_root, tmp_path, [f"max_epochs={epochs}", "auto_resume.enabled=True", *QUICK,
+                                                         *extra])
+    import solo_plugins.commands.pretrain as pretrain_module
+
+    original = pretrain_module.build_trainer
     monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer",
                         lambda cfg, model, subdir, run_id, extra=(): original(cfg, model, subdir, run_id,
                                                                              [*extra, _SignalAt(step)]))
@@ -62,6 +65,7 @@ def _signalled_then_requeued(digits_root, tmp_path, monkeypatch, epochs, step):
     finally:
         signal.signal(WARNING_SIGNAL, previous)
     (signum, checkpoints), = calls
+    job_ends()  # what the end of the first job's process ends
     # The requeued job: auto-resume finds the checkpoint
     monkeypatch.setattr("solo_plugins.commands.pretrain.build_trainer", original)
     return signum, checkpoints, _state(pretrain(compose("pretrain", "digits", "dhel.yaml", overrides)))
@@ -111,3 +115,40 @@ def test_a_run_resumed_from_an_end_of_epoch_checkpoint_ends_with_the_uninterrupt
     assert uninterrupted.keys() == state["state_dict"].keys()
     for name, tensor in uninterrupted.items():
         assert torch.equal(tensor, state["state_dict"][name]), name
+
+
+def test_a_requeued_run_continues_the_same_wandb_run(digits_root, tmp_path, monkeypatch):
+    """wandb.init wrapped: the requeued job's logger asks for the first job's run id with
+    resume set, and its trainer/global_step goes on from the step the checkpoint holds."""
+    import wandb
+
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    real_init = wandb.init
+    calls, logged = [], []
+
+    def recording_init(*args, **kwargs):
+        calls.append({"id": kwargs.get("id"), "resume": kwargs.get("resume")})
+        run = real_init(*args, **kwargs)
+        calls[-1]["run_id"] = run.id
+        real_log = run.log
+
+        def log(data, *a, **k):
+            if "trainer/global_step" in data:
+                logged.append((len(calls), data["trainer/global_step"]))
+            return real_log(data, *a, **k)
+
+        run.log = log
+        return run
+
+    monkeypatch.setattr(wandb, "init", recording_init)
+    _signalled_then_requeued(digits_root, tmp_path, monkeypatch, 2, 4, job_ends=wandb.finish,
+                             extra=["wandb=offline", "+log_every_n_steps=1"])
+    first, second = calls
+    assert first["id"] is None and second["id"] == first["run_id"] and second["resume"] == "allow"
+    steps_first = [s for job, s in logged if job == 1]
+    steps_second = [s for job, s in logged if job == 2]
+    # the signal came in step 4 (0-based): the first job logged steps 0-4, the second goes on at 5
+    assert max(steps_first) == 4 and min(steps_second) == 5, (steps_first, steps_second)
+    assert len([n for n in os.listdir(tmp_path / "wandb") if n.startswith("offline-run-")]) == 2

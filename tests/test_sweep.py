@@ -302,3 +302,39 @@ def test_a_run_whose_config_changed_is_redone_in_its_folder_with_the_old_one_set
     assert (folder / "config_id").read_text().strip() == second["config_id"]
     stale = folder / f"stale-{first['config_id']}"
     assert json.load(open(stale / "row.json"))["config_id"] == first["config_id"]
+
+
+def test_plan_names_and_skips_variants_that_are_not_numbers():
+    from solo_plugins.commands.sweep import _pretrain_config
+
+    cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", [
+        f"config_dir={CONFIGS}", "methods=[kcl,dhel]", "batch_sizes=[8]", "seeds=[0]", "reference_rows=false",
+        "variants={kcl: {kernel: [gaussian, log], gamma: [4, 16.0]}, dhel: {include_augs: [true, false]}}"])
+    variants = [r for r in plan(cfg) if r.variant]
+    assert [r.run_id for r in variants] == ["kcl-kernellog-b8-s0", "kcl-gamma4-b8-s0", "dhel-include_augsfalse-b8-s0"]
+    log, no_augs = (_pretrain_config(cfg, r.method, 8, 0, r.run_id, r.variant) for r in (variants[0], variants[2]))
+    assert log.method_kwargs.kernel == "log" and no_augs.method_kwargs.include_augs is False
+
+
+@pytest.mark.parametrize("value", ["log", "two words", "it's", True, False, 0.1, 4, -1.0, [1, 2.5], ["a", "b c"]])
+def test_a_variant_value_reads_back_as_itself_through_hydra(value):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from solo_plugins.commands.sweep import override_value, same_setting
+
+    parsed = OverridesParser.create().parse_override(f"key={override_value(value)}").value()
+    assert parsed == value and type(parsed) is type(value)
+    assert same_setting(value, parsed) and same_setting(OmegaConf.create({"v": value}).v, value)
+    assert not same_setting(True, 1) and same_setting(4, 4.0) and not same_setting("4", 4)
+
+
+def test_a_rank_whose_folder_is_never_claimed_stops_with_an_error(tmp_path, monkeypatch):
+    import solo_plugins.commands.sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "CLAIM_WAIT_S", 0.3)
+    monkeypatch.setattr(sweep_module, "task_rank", lambda: 1)
+    cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", [f"config_dir={CONFIGS}", f"out_dir={tmp_path}"])
+    run = Run("dhel", 8, 0, config_id="abc123")
+    with pytest.raises(RuntimeError, match=r"did not claim this folder for config abc123 within 0 s \(found no claim"):
+        sweep_module.execute_run(OmegaConf.to_container(cfg, resolve=True), run)
+    assert not any(p.suffix == ".ckpt" for p in tmp_path.rglob("*"))

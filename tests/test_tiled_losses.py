@@ -25,23 +25,23 @@ from tests.gloo import run_on_two_ranks
 
 def _kcl(kernel):
     parameter = {"s": -1.0} if "riesz" in kernel else {"t": 2.0}
-    return lambda a, b, c: kcl_loss_terms(a, b, kernel=kernel, gamma=3.0, chunk_size=c, **parameter)
+    return lambda a, b, c: kcl_loss_terms(a, b, gather_distributed=True, kernel=kernel, gamma=3.0, chunk_size=c, **parameter)
 
 
 TERMS = {
-    "infonce": lambda a, b, c: infonce_loss_terms(a, b, temperature=0.2, chunk_size=c),
-    "dhel": lambda a, b, c: dhel_loss_terms(a, b, temperature=0.3, chunk_size=c),
-    "dhel_no_augs": lambda a, b, c: dhel_loss_terms(a, b, temperature=0.3, include_augs=False, chunk_size=c),
-    "dcl": lambda a, b, c: dcl_loss_terms(a, b, temperature=0.1, chunk_size=c),
-    "dclw": lambda a, b, c: dcl_loss_terms(a, b, temperature=0.1, weight_sigma=0.5, chunk_size=c),
-    "dclw_grad": lambda a, b, c: dcl_loss_terms(a, b, temperature=0.1, weight_sigma=0.5, weight_grad=True, chunk_size=c),
+    "infonce": lambda a, b, c: infonce_loss_terms(a, b, gather_distributed=True, temperature=0.2, chunk_size=c),
+    "dhel": lambda a, b, c: dhel_loss_terms(a, b, gather_distributed=True, temperature=0.3, chunk_size=c),
+    "dhel_no_augs": lambda a, b, c: dhel_loss_terms(a, b, gather_distributed=True, temperature=0.3, include_augs=False, chunk_size=c),
+    "dcl": lambda a, b, c: dcl_loss_terms(a, b, gather_distributed=True, temperature=0.1, chunk_size=c),
+    "dclw": lambda a, b, c: dcl_loss_terms(a, b, gather_distributed=True, temperature=0.1, weight_sigma=0.5, chunk_size=c),
+    "dclw_grad": lambda a, b, c: dcl_loss_terms(a, b, gather_distributed=True, temperature=0.1, weight_sigma=0.5, weight_grad=True, chunk_size=c),
     **{f"kcl_{k}": _kcl(k) for k in KERNELS},
-    "mv_dhel_3": lambda a, b, c: mv_dhel_loss_terms([a, b, a.flip(1)], temperature=0.3, chunk_size=c),
-    "mv_infonce_3": lambda a, b, c: mv_infonce_loss_terms([a, b, a.flip(1)], temperature=0.2, chunk_size=c),
-    "mv_infonce_4": lambda a, b, c: mv_infonce_loss_terms([a, b, a.flip(1), b.flip(1)], temperature=0.2, chunk_size=c),
-    "mv_kcl_gaussian_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], kernel="gaussian", t=2.0, gamma=3.0, chunk_size=c),
-    "mv_kcl_imq_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], kernel="imq", t=1.0, gamma=3.0, chunk_size=c),
-    "mv_kcl_riesz_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], kernel="riesz", s=-1.0, gamma=3.0, chunk_size=c),
+    "mv_dhel_3": lambda a, b, c: mv_dhel_loss_terms([a, b, a.flip(1)], gather_distributed=True, temperature=0.3, chunk_size=c),
+    "mv_infonce_3": lambda a, b, c: mv_infonce_loss_terms([a, b, a.flip(1)], gather_distributed=True, temperature=0.2, chunk_size=c),
+    "mv_infonce_4": lambda a, b, c: mv_infonce_loss_terms([a, b, a.flip(1), b.flip(1)], gather_distributed=True, temperature=0.2, chunk_size=c),
+    "mv_kcl_gaussian_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], gather_distributed=True, kernel="gaussian", t=2.0, gamma=3.0, chunk_size=c),
+    "mv_kcl_imq_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], gather_distributed=True, kernel="imq", t=1.0, gamma=3.0, chunk_size=c),
+    "mv_kcl_riesz_3": lambda a, b, c: mv_kcl_loss_terms([a, b, a.flip(1)], gather_distributed=True, kernel="riesz", s=-1.0, gamma=3.0, chunk_size=c),
 }
 
 
@@ -94,7 +94,7 @@ def test_tiled_backward_inside_autocast_recomputes_in_full_precision():
     a, b = _pair(n=17, d=8, dtype=torch.float32)
     a, b = a.requires_grad_(), b.requires_grad_()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = infonce_loss_terms(a, b, temperature=0.1, chunk_size=5).loss
+        loss = infonce_loss_terms(a, b, gather_distributed=True, temperature=0.1, chunk_size=5).loss
         loss.backward()
     ref_a, ref_b = a.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
     infonce_loss_terms(ref_a, ref_b, temperature=0.1).loss.backward()
@@ -126,8 +126,8 @@ def test_tiled_keeps_memory_linear_in_n_for_backward(name):
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "8", True])
 def test_bad_chunk_sizes_are_named_errors(bad):
     a, b = _pair()
-    for fn in (lambda: infonce_loss_terms(a, b, chunk_size=bad), lambda: kcl_loss_terms(a, b, chunk_size=bad),
-               lambda: mv_dhel_loss_terms([a, b], chunk_size=bad), lambda: DHELLoss(chunk_size=bad),
+    for fn in (lambda: infonce_loss_terms(a, b, gather_distributed=True, chunk_size=bad), lambda: kcl_loss_terms(a, b, gather_distributed=True, chunk_size=bad),
+               lambda: mv_dhel_loss_terms([a, b], gather_distributed=True, chunk_size=bad), lambda: DHELLoss(chunk_size=bad),
                lambda: KCLLoss(chunk_size=bad), lambda: DCLLoss(chunk_size=bad), lambda: InfoNCELoss(chunk_size=bad)):
         with pytest.raises(ValueError, match="chunk_size must be None .* or an integer >= 1"):
             fn()

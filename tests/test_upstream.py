@@ -259,7 +259,7 @@ def run(z1, z2, rows=slice(None)):
     result = []
     for name, kwargs in CASES:
         a, b = z1[rows].clone().requires_grad_(), z2[rows].clone().requires_grad_()
-        loss = funcs[name](a, b, **kwargs)
+        loss = funcs[name](a, b, **kwargs, gather_distributed=True)
         loss.backward()
         result.append((loss.detach(), a.grad, b.grad))
     return result
@@ -295,7 +295,7 @@ def package_losses(z1, z2):
             kwargs = {**kwargs, "s": kwargs["t"]}
             del kwargs["t"]
         a, b = z1.clone().requires_grad_(), z2.clone().requires_grad_()
-        loss = funcs[name](a, b, **kwargs)
+        loss = funcs[name](a, b, **kwargs, gather_distributed=True)
         loss.backward()
         result.append((loss.detach(), a.grad, b.grad))
     return result

@@ -15,6 +15,7 @@ unreadable checkpoint has been set aside. Tables and plots: ``solo_plugins.analy
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -57,7 +58,8 @@ class Run:
 
     @property
     def run_id(self) -> str:
-        variant = f"-{self.variant.replace('=', '')}" if self.variant else ""
+        # a folder name: what a string or list variant holds beyond [A-Za-z0-9_.+-] becomes _
+        variant = f"-{re.sub(r'[^A-Za-z0-9_.+-]', '_', self.variant.replace('=', ''))}" if self.variant else ""
         size = f"-b{self.batch_size}" if self.batch_size != "" else ""
         return f"{self.method}{variant}{size}-s{self.seed}"
 
@@ -367,12 +369,41 @@ def plan(cfg: DictConfig) -> List[Run]:
         for key, values in settings.items():
             shipped = _default_of(cfg, method, key)
             for value in values:
-                if shipped is not None and float(value) == float(shipped):
+                if shipped is not None and same_setting(value, shipped):
                     continue
                 for s in cfg.get("variant_seeds") or cfg.seeds:
                     for b in cfg.get("variant_batch_sizes") or cfg.batch_sizes:
-                        runs.append(Run(method, int(b), int(s), f"{key}={value}"))
+                        runs.append(Run(method, int(b), int(s), f"{key}={override_value(value)}"))
     return runs
+
+
+def _plain(value):
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def same_setting(value, shipped) -> bool:
+    """A variant's value against the shipped one: numbers by value (4 is 4.0), anything else
+    (strings, booleans, lists) as it is."""
+    value, shipped = _plain(value), _plain(shipped)
+    if isinstance(value, bool) or isinstance(shipped, bool):
+        return value is shipped
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (value, shipped)):
+        return float(value) == float(shipped)
+    return value == shipped
+
+
+def override_value(value) -> str:
+    """A variant's value as Hydra's override grammar reads it back: numbers as written
+    (``0.1``, so that rows of number variants keep their names), booleans ``true``/``false``,
+    lists ``[a,b]``, strings bare when they are one word, quoted otherwise."""
+    value = _plain(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", value):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(value)
 
 
 def shipped_settings(cfg: DictConfig) -> Dict:
@@ -412,10 +443,27 @@ def execute_run(cfg: Dict, run: Run) -> Dict:
     if task_rank() == 0:
         claim_folder(folder, run)
     else:  # the first process claims the folder; the others wait for it before resuming anything
-        deadline = time.time() + 300
-        while _claimed(folder) != run.config_id and time.time() < deadline:
-            time.sleep(0.5)
+        wait_for_claim(folder, run.config_id)
     return run_reference(cfg, run) if run.batch_size == "" else run_method(cfg, run)
+
+
+CLAIM_WAIT_S = 300.0
+
+
+def wait_for_claim(folder: str, config_id: str, timeout: Optional[float] = None) -> None:
+    """Waits until the first process of the run has claimed ``folder`` for ``config_id``;
+    raises if it has not within ``timeout`` (default CLAIM_WAIT_S) seconds, rather than
+    going on to resume from a folder that may still hold another config's checkpoints."""
+    timeout = CLAIM_WAIT_S if timeout is None else timeout
+    deadline = time.time() + timeout
+    while (found := _claimed(folder)) != config_id:
+        if time.time() >= deadline:
+            raise RuntimeError(
+                f"{folder}: the run's first process (task rank 0) did not claim this folder for config "
+                f"{config_id} within {timeout:.0f} s (found {found or 'no claim'} in {CONFIG_ID_FILE}); "
+                f"this process stops instead of resuming from it. Check that rank 0 started and can "
+                f"write there (shared storage on every node).")
+        time.sleep(0.5)
 
 
 def _claimed(folder: str) -> Optional[str]:

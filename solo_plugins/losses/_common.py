@@ -65,13 +65,13 @@ def normalized_float32(*zs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
     return tuple(F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1) for z in zs)
 
 
-def normalized_and_gathered(z1: torch.Tensor, z2: torch.Tensor):
-    """Normalized local views and the global ones (gathered across ranks when distributed).
+def normalized_and_gathered(z1: torch.Tensor, z2: torch.Tensor, *, gather: bool):
+    """Normalized local views and the global ones (gathered across ranks with ``gather``).
 
     Returns ``x, y, x_all, y_all, offset``: local row i is global row ``offset + i``.
     """
     x, y = normalized_float32(z1, z2)
-    (x_all, offset), (y_all, _) = gather_rows(x, y)
+    (x_all, offset), (y_all, _) = gather_rows(x, y, gather=gather)
     check_global_batch(x_all.shape[0])
     return x, y, x_all, y_all, offset
 

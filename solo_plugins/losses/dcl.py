@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from solo_plugins.distributed import global_mean
+from solo_plugins.distributed import global_mean, resolve_gather
 from solo_plugins.losses._common import (
     LossTerms,
     both_views_log_sum_exp,
@@ -28,6 +28,7 @@ def dcl_loss_terms(
     weight_sigma: Optional[float] = None,
     weight_grad: bool = False,
     chunk_size: Optional[int] = None,
+    gather_distributed: Optional[bool] = None,
 ) -> LossTerms:
     """DCL (or DCLW) with its alignment and uniformity parts; see :func:`dcl_loss_func`.
 
@@ -42,7 +43,8 @@ def dcl_loss_terms(
     check_chunk_size(chunk_size)
     if weight_sigma is not None:
         check_positive("weight_sigma", weight_sigma)
-    x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
+    gather = resolve_gather(gather_distributed)
+    x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2, gather=gather)
     n_global = x_all.shape[0]
 
     spread = both_views_log_sum_exp(x, y, x_all, y_all, offset, temperature, True, chunk_size)
@@ -56,8 +58,8 @@ def dcl_loss_terms(
             log_mean = torch.logsumexp(all_similarities / weight_sigma, 0) - math.log(n_global)
             weight = 2 - torch.exp(similarity / weight_sigma - log_mean)
         positive = weight * positive
-    alignment = global_mean(-positive.repeat(2), 2 * n_global)
-    return terms(alignment, global_mean(spread, 2 * n_global))
+    alignment = global_mean(-positive.repeat(2), 2 * n_global, gathered=gather)
+    return terms(alignment, global_mean(spread, 2 * n_global, gathered=gather))
 
 
 def dcl_loss_func(
@@ -68,6 +70,7 @@ def dcl_loss_func(
     weight_sigma: Optional[float] = None,
     weight_grad: bool = False,
     chunk_size: Optional[int] = None,
+    gather_distributed: Optional[bool] = None,
 ) -> torch.Tensor:
     """Decoupled Contrastive Learning loss, and its weighted form DCLW.
 
@@ -90,6 +93,10 @@ def dcl_loss_func(
         chunk_size: None computes the similarity block at once; an integer computes it in
             row tiles of that size, in forward and again in backward, so that memory grows as
             N·D instead of N² (same value and gradients).
+        gather_distributed: True takes the negatives from the global batch, gathered from every
+            rank with gradients (every rank must call the loss); False uses this rank's rows
+            alone and enters no collective. Not given, it is False, with one UserWarning per
+            process inside a process group of more than one rank.
 
     Returns:
         A scalar float32 tensor.
@@ -107,13 +114,14 @@ def dcl_loss_func(
         https://arxiv.org/abs/2110.06848
     """
     return dcl_loss_terms(z1, z2, temperature=temperature, weight_sigma=weight_sigma, weight_grad=weight_grad,
-                          chunk_size=chunk_size).loss
+                          chunk_size=chunk_size, gather_distributed=gather_distributed).loss
 
 
 class DCLLoss(torch.nn.Module):
     """Module form of :func:`dcl_loss_func` for DCL; DCLW is :class:`DCLWLoss`.
 
-    Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
+    Shapes: ``z1``, ``z2``: (N, D), this rank's rows; with ``gather_distributed=True`` the global
+    batch (over all ranks) needs at least 2, else the local one does; output: a scalar.
 
     Example:
         >>> import torch
@@ -127,8 +135,10 @@ class DCLLoss(torch.nn.Module):
     """
 
     def __init__(self, *, temperature: float = 0.1, weight_sigma: Optional[float] = None, weight_grad: bool = False,
-                 chunk_size: Optional[int] = None):
+                 chunk_size: Optional[int] = None,
+                 gather_distributed: Optional[bool] = None):
         super().__init__()
+        self.gather_distributed = gather_distributed
         check_positive("temperature", temperature)
         if weight_sigma is not None:
             warnings.warn(f"DCLLoss(weight_sigma={weight_sigma!r}) is DCLW: use DCLWLoss(sigma={weight_sigma!r}); "
@@ -140,14 +150,15 @@ class DCLLoss(torch.nn.Module):
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return dcl_loss_func(z1, z2, temperature=self.temperature, weight_sigma=self.weight_sigma,
-                             weight_grad=self.weight_grad, chunk_size=self.chunk_size)
+                             weight_grad=self.weight_grad, chunk_size=self.chunk_size,
+                             gather_distributed=self.gather_distributed)
 
 
 class DCLWLoss(torch.nn.Module):
     """DCLW, Decoupled Contrastive Learning with von Mises-Fisher weighting of the positives:
     :func:`dcl_loss_func` with ``weight_sigma=sigma`` (lightly's ``DCLWLoss`` shape).
 
-    The weights are computed over the global batch (under ``torch.distributed``, over every
+    The weights are computed over the global batch (with ``gather_distributed=True``, over every
     rank's rows), not over each rank's rows as lightly does.
 
     Args:
@@ -157,7 +168,8 @@ class DCLWLoss(torch.nn.Module):
             (the default, as lightly) treats them as constants.
         chunk_size: None, or row tiles of that size (see :func:`dcl_loss_func`).
 
-    Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
+    Shapes: ``z1``, ``z2``: (N, D), this rank's rows; with ``gather_distributed=True`` the global
+    batch (over all ranks) needs at least 2, else the local one does; output: a scalar.
 
     Example:
         >>> import torch
@@ -171,8 +183,10 @@ class DCLWLoss(torch.nn.Module):
     """
 
     def __init__(self, *, temperature: float = 0.1, sigma: float = 0.5, weight_grad: bool = False,
-                 chunk_size: Optional[int] = None):
+                 chunk_size: Optional[int] = None,
+                 gather_distributed: Optional[bool] = None):
         super().__init__()
+        self.gather_distributed = gather_distributed
         check_positive("temperature", temperature)
         check_positive("sigma", sigma)
         check_chunk_size(chunk_size)
@@ -180,4 +194,5 @@ class DCLWLoss(torch.nn.Module):
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return dcl_loss_func(z1, z2, temperature=self.temperature, weight_sigma=self.sigma,
-                             weight_grad=self.weight_grad, chunk_size=self.chunk_size)
+                             weight_grad=self.weight_grad, chunk_size=self.chunk_size,
+                             gather_distributed=self.gather_distributed)

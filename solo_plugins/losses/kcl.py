@@ -5,7 +5,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
-from solo_plugins.distributed import global_mean
+from solo_plugins.distributed import global_mean, resolve_gather
 from solo_plugins.losses._common import (
     LossTerms,
     check_pair,
@@ -212,6 +212,7 @@ def kcl_loss_terms(
     gamma: float = 16.0,
     s: Optional[float] = None,
     chunk_size: Optional[int] = None,
+    gather_distributed: Optional[bool] = None,
 ) -> LossTerms:
     """KCL's loss with its alignment and energy parts; see :func:`kcl_loss_func`.
 
@@ -225,13 +226,14 @@ def kcl_loss_terms(
     t = kernel_parameter(kernel, t=t, s=s, gamma=gamma, stacklevel=4)
     check_chunk_size(chunk_size)
     align_kernel = kernels(kernel, t)[0]
-    x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2)
+    gather = resolve_gather(gather_distributed)
+    x, y, x_all, y_all, offset = normalized_and_gathered(z1, z2, gather=gather)
     n_global = x_all.shape[0]
 
-    alignment = global_mean(-2 * align_kernel((x - y).square().sum(dim=1)), n_global)
+    alignment = global_mean(-2 * align_kernel((x - y).square().sum(dim=1)), n_global, gathered=gather)
     energy = (energy_to_others(x, x_all, offset, kernel, t, chunk_size)
               + energy_to_others(y, y_all, offset, kernel, t, chunk_size))
-    return terms(alignment, gamma * global_mean(energy, n_global))
+    return terms(alignment, gamma * global_mean(energy, n_global, gathered=gather))
 
 
 def kcl_loss_func(
@@ -243,6 +245,7 @@ def kcl_loss_func(
     gamma: float = 16.0,
     s: Optional[float] = None,
     chunk_size: Optional[int] = None,
+    gather_distributed: Optional[bool] = None,
 ) -> torch.Tensor:
     """Kernel Contrastive Learning loss.
 
@@ -262,7 +265,7 @@ def kcl_loss_func(
       gaussian with t = 2
 
     The expected value of this loss does not depend on the batch size (the paper's result),
-    unlike InfoNCE's. Under ``torch.distributed`` the energies run over the global batch.
+    unlike InfoNCE's. With ``gather_distributed=True`` the energies run over the global batch.
 
     Args:
         z1: (N, D) projections of the first views; not necessarily normalized.
@@ -275,6 +278,10 @@ def kcl_loss_func(
         chunk_size: None computes the similarity block at once; an integer computes it in
             row tiles of that size, in forward and again in backward, so that memory grows as
             N·D instead of N² (same value and gradients).
+        gather_distributed: True takes the negatives from the global batch, gathered from every
+            rank with gradients (every rank must call the loss); False uses this rank's rows
+            alone and enters no collective. Not given, it is False, with one UserWarning per
+            process inside a process group of more than one rank.
 
     Returns:
         A scalar float32 tensor.
@@ -291,13 +298,15 @@ def kcl_loss_func(
         Learning: From InfoNCE to Kernel-Based Losses. ICML 2024.
         https://arxiv.org/abs/2405.18045
     """
-    return kcl_loss_terms(z1, z2, kernel=kernel, t=t, gamma=gamma, s=s, chunk_size=chunk_size).loss
+    return kcl_loss_terms(z1, z2, kernel=kernel, t=t, gamma=gamma, s=s, chunk_size=chunk_size,
+                          gather_distributed=gather_distributed).loss
 
 
 class KCLLoss(torch.nn.Module):
     """Module form of :func:`kcl_loss_func`.
 
-    Shapes: ``z1``, ``z2``: (N, D), a global batch (over all ranks) of at least 2; output: a scalar.
+    Shapes: ``z1``, ``z2``: (N, D), this rank's rows; with ``gather_distributed=True`` the global
+    batch (over all ranks) needs at least 2, else the local one does; output: a scalar.
 
     Example:
         >>> import torch
@@ -311,8 +320,10 @@ class KCLLoss(torch.nn.Module):
     """
 
     def __init__(self, *, kernel: str = "gaussian", t: Optional[float] = None, gamma: float = 16.0,
-                 s: Optional[float] = None, chunk_size: Optional[int] = None):
+                 s: Optional[float] = None, chunk_size: Optional[int] = None,
+                 gather_distributed: Optional[bool] = None):
         super().__init__()
+        self.gather_distributed = gather_distributed
         parameter = kernel_parameter(kernel, t=t, s=s, gamma=gamma)
         check_chunk_size(chunk_size)
         self.kernel, self.gamma, self.chunk_size = kernel, gamma, chunk_size
@@ -320,4 +331,5 @@ class KCLLoss(torch.nn.Module):
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return kcl_loss_func(z1, z2, kernel=self.kernel, t=self.t, gamma=self.gamma, s=self.s,
-                             chunk_size=self.chunk_size)
+                             chunk_size=self.chunk_size,
+                             gather_distributed=self.gather_distributed)

@@ -3,7 +3,7 @@ Multi-View Contrastive Learning"; official code: pakoromilas/Multi-View-CL) and 
 
 Every loss takes V >= 2 views of the same N samples, as a sequence of V (N, D) tensors or one
 (V, N, D) tensor; row i of every view is the same sample. Like the two-view losses they work
-in log space and in float32 under fp16/bf16, and under ``torch.distributed`` they take their
+in log space and in float32 under fp16/bf16, and with ``gather_distributed=True`` they take their
 negatives from the global batch (each view gathered with gradients) and return this rank's
 share of the global mean.
 """
@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from solo_plugins.distributed import gather_rows, global_mean
+from solo_plugins.distributed import gather_rows, global_mean, resolve_gather
 from solo_plugins.losses._common import (
     LossTerms,
     check_global_batch,
@@ -52,9 +52,9 @@ def check_views(views: Views) -> List[torch.Tensor]:
     return views
 
 
-def _normalized_and_gathered(views: Views) -> Tuple[List[torch.Tensor], List[torch.Tensor], int]:
+def _normalized_and_gathered(views: Views, *, gather: bool) -> Tuple[List[torch.Tensor], List[torch.Tensor], int]:
     local = list(normalized_float32(*check_views(views)))
-    gathered = gather_rows(*local)
+    gathered = gather_rows(*local, gather=gather)
     check_global_batch(gathered[0].rows.shape[0])
     return local, [g.rows for g in gathered], gathered[0].offset
 
@@ -66,7 +66,8 @@ def _log_sum_exp_positives(local: List[torch.Tensor], temperature: float) -> tor
 
 
 @full_precision
-def mv_dhel_loss_terms(views: Views, *, temperature: float = 0.3, chunk_size: Optional[int] = None) -> LossTerms:
+def mv_dhel_loss_terms(views: Views, *, temperature: float = 0.3, chunk_size: Optional[int] = None,
+                       gather_distributed: Optional[bool] = None) -> LossTerms:
     """MV-DHEL with its alignment and uniformity parts; see :func:`mv_dhel_loss_func`.
 
     Example:
@@ -77,14 +78,16 @@ def mv_dhel_loss_terms(views: Views, *, temperature: float = 0.3, chunk_size: Op
     """
     check_positive("temperature", temperature)
     check_chunk_size(chunk_size)
-    local, everyone, offset = _normalized_and_gathered(views)
+    gather = resolve_gather(gather_distributed)
+    local, everyone, offset = _normalized_and_gathered(views, gather=gather)
     n_global = everyone[0].shape[0]
-    alignment = global_mean(-_log_sum_exp_positives(local, temperature), n_global)
+    alignment = global_mean(-_log_sum_exp_positives(local, temperature), n_global, gathered=gather)
     spread = sum(log_sum_exp_others(x, x_all, offset, temperature, chunk_size) for x, x_all in zip(local, everyone))
-    return terms(alignment, global_mean(spread, n_global))
+    return terms(alignment, global_mean(spread, n_global, gathered=gather))
 
 
-def mv_dhel_loss_func(views: Views, *, temperature: float = 0.3, chunk_size: Optional[int] = None) -> torch.Tensor:
+def mv_dhel_loss_func(views: Views, *, temperature: float = 0.3, chunk_size: Optional[int] = None,
+                      gather_distributed: Optional[bool] = None) -> torch.Tensor:
     """Multi-view DHEL.
 
     For V normalized views x^1..x^V of N samples and s(a, b) = <a, b>:
@@ -100,6 +103,10 @@ def mv_dhel_loss_func(views: Views, *, temperature: float = 0.3, chunk_size: Opt
             necessarily normalized.
         temperature: τ > 0.
         chunk_size: None, or row tiles of that size (see :func:`~solo_plugins.losses.dhel_loss_func`).
+        gather_distributed: True takes the negatives from the global batch, gathered from every
+            rank with gradients (every rank must call the loss); False uses this rank's rows
+            alone and enters no collective. Not given, it is False, with one UserWarning per
+            process inside a process group of more than one rank.
 
     Returns:
         A scalar float32 tensor.
@@ -115,11 +122,13 @@ def mv_dhel_loss_func(views: Views, *, temperature: float = 0.3, chunk_size: Opt
         Koromilas, Bouritsas, Giannakopoulos, Nicolaou, Panagakis. A Principled Framework for
         Multi-View Contrastive Learning. https://github.com/pakoromilas/Multi-View-CL
     """
-    return mv_dhel_loss_terms(views, temperature=temperature, chunk_size=chunk_size).loss
+    return mv_dhel_loss_terms(views, temperature=temperature, chunk_size=chunk_size,
+                              gather_distributed=gather_distributed).loss
 
 
 @full_precision
-def mv_infonce_loss_terms(views: Views, *, temperature: float = 0.2, chunk_size: Optional[int] = None) -> LossTerms:
+def mv_infonce_loss_terms(views: Views, *, temperature: float = 0.2, chunk_size: Optional[int] = None,
+                          gather_distributed: Optional[bool] = None) -> LossTerms:
     """MV-InfoNCE with its alignment and uniformity parts; see :func:`mv_infonce_loss_func`.
 
     Example:
@@ -130,7 +139,8 @@ def mv_infonce_loss_terms(views: Views, *, temperature: float = 0.2, chunk_size:
     """
     check_positive("temperature", temperature)
     check_chunk_size(chunk_size)
-    local, everyone, offset = _normalized_and_gathered(views)
+    gather = resolve_gather(gather_distributed)
+    local, everyone, offset = _normalized_and_gathered(views, gather=gather)
     n_global = everyone[0].shape[0]
     columns = torch.cat(everyone)
     # view v's self-pairs sit in view v's block of the columns
@@ -138,10 +148,12 @@ def mv_infonce_loss_terms(views: Views, *, temperature: float = 0.2, chunk_size:
                 for v, x in enumerate(local)]
     denominator = torch.logsumexp(torch.stack(per_view), dim=0)
     positives = math.log(2.0) + _log_sum_exp_positives(local, temperature)
-    return terms(global_mean(-positives, n_global), global_mean(denominator, n_global))
+    return terms(global_mean(-positives, n_global, gathered=gather),
+                 global_mean(denominator, n_global, gathered=gather))
 
 
-def mv_infonce_loss_func(views: Views, *, temperature: float = 0.2, chunk_size: Optional[int] = None) -> torch.Tensor:
+def mv_infonce_loss_func(views: Views, *, temperature: float = 0.2, chunk_size: Optional[int] = None,
+                         gather_distributed: Optional[bool] = None) -> torch.Tensor:
     """Multi-view InfoNCE, as the authors' ``MVINFONCE``.
 
     With all V·N normalized views z and sample i's views x_i^1..x_i^V:
@@ -157,6 +169,10 @@ def mv_infonce_loss_func(views: Views, *, temperature: float = 0.2, chunk_size: 
         views: V >= 2 views, a sequence of (N, D) tensors or one (V, N, D) tensor.
         temperature: τ > 0.
         chunk_size: None, or row tiles of that size (see :func:`~solo_plugins.losses.dhel_loss_func`).
+        gather_distributed: True takes the negatives from the global batch, gathered from every
+            rank with gradients (every rank must call the loss); False uses this rank's rows
+            alone and enters no collective. Not given, it is False, with one UserWarning per
+            process inside a process group of more than one rank.
 
     Returns:
         A scalar float32 tensor.
@@ -171,12 +187,14 @@ def mv_infonce_loss_func(views: Views, *, temperature: float = 0.2, chunk_size: 
         Koromilas et al. A Principled Framework for Multi-View Contrastive Learning.
         https://github.com/pakoromilas/Multi-View-CL
     """
-    return mv_infonce_loss_terms(views, temperature=temperature, chunk_size=chunk_size).loss
+    return mv_infonce_loss_terms(views, temperature=temperature, chunk_size=chunk_size,
+                                 gather_distributed=gather_distributed).loss
 
 
 @full_precision
 def mv_kcl_loss_terms(views: Views, *, kernel: str = "gaussian", t: Optional[float] = None, gamma: float = 16.0,
-                      s: Optional[float] = None, chunk_size: Optional[int] = None) -> LossTerms:
+                      s: Optional[float] = None, chunk_size: Optional[int] = None,
+                      gather_distributed: Optional[bool] = None) -> LossTerms:
     """MV-KCL with its alignment and energy parts; see :func:`mv_kcl_loss_func`.
 
     Example:
@@ -187,18 +205,21 @@ def mv_kcl_loss_terms(views: Views, *, kernel: str = "gaussian", t: Optional[flo
     """
     t = kernel_parameter(kernel, t=t, s=s, gamma=gamma, stacklevel=4)
     check_chunk_size(chunk_size)
-    local, everyone, offset = _normalized_and_gathered(views)
+    gather = resolve_gather(gather_distributed)
+    local, everyone, offset = _normalized_and_gathered(views, gather=gather)
     n_global = everyone[0].shape[0]
     align_kernel = kernels(kernel, t)[0]
     pairs = list(itertools.combinations(local, 2))
     alignment = sum(align_kernel((a - b).square().sum(dim=1)) for a, b in pairs) / len(pairs)
     energy = sum(energy_to_others(x, x_all, offset, kernel, t, chunk_size) for x, x_all in zip(local, everyone))
     scale = gamma * 2.0 / len(local)
-    return terms(global_mean(-2.0 * alignment, n_global), scale * global_mean(energy, n_global))
+    return terms(global_mean(-2.0 * alignment, n_global, gathered=gather),
+                 scale * global_mean(energy, n_global, gathered=gather))
 
 
 def mv_kcl_loss_func(views: Views, *, kernel: str = "gaussian", t: Optional[float] = None, gamma: float = 16.0,
-                     s: Optional[float] = None, chunk_size: Optional[int] = None) -> torch.Tensor:
+                     s: Optional[float] = None, chunk_size: Optional[int] = None,
+                     gather_distributed: Optional[bool] = None) -> torch.Tensor:
     """Multi-view KCL.
 
         -2 mean_{v<w} mean_i k(x_i^v, x_i^w) + γ (2/V) Σ_v mean_{i≠j} k(x_i^v, x_j^v)
@@ -217,6 +238,10 @@ def mv_kcl_loss_func(views: Views, *, kernel: str = "gaussian", t: Optional[floa
         gamma: γ >= 0, weight of the energy.
         s: the Riesz exponent of ``riesz`` (< 0) and ``gaussian_riesz``.
         chunk_size: None, or row tiles of that size (see :func:`~solo_plugins.losses.dhel_loss_func`).
+        gather_distributed: True takes the negatives from the global batch, gathered from every
+            rank with gradients (every rank must call the loss); False uses this rank's rows
+            alone and enters no collective. Not given, it is False, with one UserWarning per
+            process inside a process group of more than one rank.
 
     Returns:
         A scalar float32 tensor.
@@ -230,4 +255,5 @@ def mv_kcl_loss_func(views: Views, *, kernel: str = "gaussian", t: Optional[floa
     Reference:
         Koromilas et al., ICML 2024, https://arxiv.org/abs/2405.18045 (KCL).
     """
-    return mv_kcl_loss_terms(views, kernel=kernel, t=t, gamma=gamma, s=s, chunk_size=chunk_size).loss
+    return mv_kcl_loss_terms(views, kernel=kernel, t=t, gamma=gamma, s=s, chunk_size=chunk_size,
+                             gather_distributed=gather_distributed).loss

@@ -2,6 +2,7 @@
 backbone and a contrastive loss over the crops' projections whose alignment and uniformity
 parts are logged separately."""
 
+import contextlib
 from typing import Any, Dict, List, Sequence, Tuple
 
 import omegaconf
@@ -48,6 +49,23 @@ def build_projector(features_dim: int, hidden_dim: int, output_dim: int, kind: s
     raise ValueError(f"projector must be one of {', '.join(PROJECTORS)}; got {kind!r}")
 
 
+def loaders_give_equal_shards(loaders: Any) -> bool:
+    """Whether every batch of these training loaders has the same size on every rank: a
+    DataLoader that drops its last batch (solo-learn's; Lightning's DistributedSampler pads
+    every rank to the same length), or a DALI iterator with the DROP policy. Anything else,
+    a user's loader with ``drop_last=False`` included, may end on a ragged batch."""
+    if isinstance(loaders, dict):
+        loaders = list(loaders.values())
+    if isinstance(loaders, (list, tuple)):
+        return bool(loaders) and all(loaders_give_equal_shards(loader) for loader in loaders)
+    if isinstance(loaders, torch.utils.data.DataLoader):
+        if loaders.batch_size is None:  # a batch_sampler of the user's: its own drop_last, if any
+            return bool(getattr(loaders.batch_sampler, "drop_last", False))
+        return loaders.drop_last
+    policy = getattr(loaders, "_last_batch_policy", None)  # nvidia.dali.plugin.pytorch.LastBatchPolicy
+    return policy is not None and getattr(policy, "name", str(policy)).endswith("DROP")
+
+
 def num_views(cfg: omegaconf.DictConfig) -> int:
     """Every crop of an image is a view of it, as in solo's SimCLR: large and small ones."""
     return omegaconf_select(cfg, "data.num_large_crops", 2) + omegaconf_select(cfg, "data.num_small_crops", 0)
@@ -91,6 +109,7 @@ class ContrastiveMethod(BaseMethod):
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)
         self._epoch_sums, self._epoch_steps = None, 0
+        self._equal_shards = False  # decided at fit start, from the training loader
         kwargs = cfg.method_kwargs
         self.loss_chunk_size = kwargs.loss_chunk_size
         self.forward_chunk_size = kwargs.forward_chunk_size
@@ -175,12 +194,16 @@ class ContrastiveMethod(BaseMethod):
     def _logged_names(self) -> Tuple[str, str, str]:
         return f"train_{self.loss_name}_loss", "train_alignment_term", f"train_{self.uniformity_name}_term"
 
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        self._equal_shards = loaders_give_equal_shards(self.trainer.train_dataloader)
+
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         out = super().training_step(batch, batch_idx)
         views = out["z"]
-        # solo's training loaders give every rank the same batch size (DistributedSampler
-        # pads, the last batch is dropped), so the negatives are gathered without a sync.
-        with equal_shards():
+        # With equal shards the negatives are gathered without exchanging sizes (no host
+        # sync); otherwise a ragged last batch is gathered exactly, at one sync per step.
+        with equal_shards() if self._equal_shards else contextlib.nullcontext():
             parts = self.contrastive_terms(*views) if len(views) == 2 else self.multiview_terms(views)
         values = torch.stack([parts.loss, parts.alignment, parts.uniformity]).detach()
         # Each step logs this rank's values with no collective; the epoch means are

@@ -10,7 +10,10 @@ memory is one chunk's, whatever the batch.
 
 BatchNorm computes its statistics per chunk (as in GradCache), so a chunked step is not the
 unchunked step: it is the step over the same chunks' statistics. Running statistics are
-updated once per chunk (in forward; restored around the re-run).
+updated once per chunk (in forward; restored around the re-run). The re-run of a chunk
+draws the random numbers its forward drew (dropout, drop path): the CPU and CUDA random
+states are saved before each chunk's forward and restored around its re-run, as GradCache's
+RandContext does, so the gradient is that of the network sample the forward used.
 """
 
 from typing import Callable, List, Tuple
@@ -22,6 +25,10 @@ import torch.nn as nn
 Network = Callable[[torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
 
 
+def _random_state(device: torch.device):
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
 def _buffers(modules: List[nn.Module]) -> List[torch.Tensor]:
     return [b for m in modules for b in m.buffers()]
 
@@ -31,8 +38,11 @@ class _ChunkedForward(torch.autograd.Function):
     def forward(ctx, network: Network, modules, chunk_size: int, images: torch.Tensor, *params):  # type: ignore[override]
         ctx.network, ctx.modules, ctx.chunk_size = network, modules, chunk_size
         ctx.save_for_backward(images)
+        ctx.random_states, outs = [], []
         with torch.no_grad():
-            outs = [network(images[s : s + chunk_size]) for s in range(0, images.shape[0], chunk_size)]
+            for s in range(0, images.shape[0], chunk_size):
+                ctx.random_states.append(_random_state(images.device))
+                outs.append(network(images[s : s + chunk_size]))
         feats, z = torch.cat([f for f, _ in outs]), torch.cat([p for _, p in outs])
         ctx.mark_non_differentiable(feats)  # solo's classifier reads them detached
         return feats, z
@@ -43,9 +53,13 @@ class _ChunkedForward(torch.autograd.Function):
         params = [p for m in ctx.modules for p in m.parameters() if p.requires_grad]
         grads = [torch.zeros_like(p) for p in params]
         buffers = _buffers(ctx.modules)
-        for s in range(0, images.shape[0], ctx.chunk_size):
+        cuda = [images.device] if images.device.type == "cuda" else []
+        for s, (cpu_state, cuda_state) in zip(range(0, images.shape[0], ctx.chunk_size), ctx.random_states):
             kept = [b.clone() for b in buffers]  # the re-run must not update running statistics again
-            with torch.enable_grad():
+            with torch.random.fork_rng(devices=cuda), torch.enable_grad():
+                torch.set_rng_state(cpu_state)
+                if cuda_state is not None:
+                    torch.cuda.set_rng_state(cuda_state, images.device)
                 _, z = ctx.network(images[s : s + ctx.chunk_size])
                 chunk_grads = torch.autograd.grad(z, params, grad_z[s : s + ctx.chunk_size], allow_unused=True)
             with torch.no_grad():

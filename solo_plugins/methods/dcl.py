@@ -37,4 +37,4 @@ class DCL(ContrastiveMethod):
 
     def contrastive_terms(self, z1, z2):
         return dcl_loss_terms(z1, z2, temperature=self.temperature, weight_sigma=self.weight_sigma,
-                              chunk_size=self.loss_chunk_size)
+                              chunk_size=self.loss_chunk_size, gather_distributed=True)

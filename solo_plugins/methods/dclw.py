@@ -42,4 +42,4 @@ class DCLW(DCL):
 
     def contrastive_terms(self, z1, z2):
         return dcl_loss_terms(z1, z2, temperature=self.temperature, weight_sigma=self.weight_sigma,
-                              weight_grad=self.weight_grad, chunk_size=self.loss_chunk_size)
+                              weight_grad=self.weight_grad, chunk_size=self.loss_chunk_size, gather_distributed=True)

@@ -45,7 +45,8 @@ class DHEL(ContrastiveMethod):
 
     def contrastive_terms(self, z1, z2):
         return dhel_loss_terms(z1, z2, temperature=self.temperature, include_augs=self.include_augs,
-                               chunk_size=self.loss_chunk_size)
+                               chunk_size=self.loss_chunk_size, gather_distributed=True)
 
     def multiview_terms(self, views):
-        return mv_dhel_loss_terms(views, temperature=self.temperature, chunk_size=self.loss_chunk_size)
+        return mv_dhel_loss_terms(views, temperature=self.temperature, chunk_size=self.loss_chunk_size,
+                                  gather_distributed=True)

@@ -50,7 +50,9 @@ class InfoNCE(ContrastiveMethod):
     def contrastive_terms(self, z1, z2):
         if self.multiview:
             return self.multiview_terms([z1, z2])
-        return infonce_loss_terms(z1, z2, temperature=self.temperature, chunk_size=self.loss_chunk_size)
+        return infonce_loss_terms(z1, z2, temperature=self.temperature, chunk_size=self.loss_chunk_size,
+                                  gather_distributed=True)
 
     def multiview_terms(self, views):
-        return mv_infonce_loss_terms(views, temperature=self.temperature, chunk_size=self.loss_chunk_size)
+        return mv_infonce_loss_terms(views, temperature=self.temperature, chunk_size=self.loss_chunk_size,
+                                     gather_distributed=True)

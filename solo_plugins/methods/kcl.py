@@ -59,8 +59,8 @@ class KCL(ContrastiveMethod):
 
     def contrastive_terms(self, z1, z2):
         return kcl_loss_terms(z1, z2, kernel=self.kernel, t=self.t, s=self.s, gamma=self.gamma,
-                              chunk_size=self.loss_chunk_size)
+                              chunk_size=self.loss_chunk_size, gather_distributed=True)
 
     def multiview_terms(self, views):
         return mv_kcl_loss_terms(views, kernel=self.kernel, t=self.t, s=self.s, gamma=self.gamma,
-                                 chunk_size=self.loss_chunk_size)
+                                 chunk_size=self.loss_chunk_size, gather_distributed=True)
