@@ -36,3 +36,4 @@ def digits_overrides(root, tmp_path, extra=()):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slurm: needs a reachable SLURM cluster (scripts/slurm_local.sh up)")
+    config.addinivalue_line("markers", "slow: left out of the quick lane (pytest -m \"not slow\")")

@@ -35,3 +35,19 @@ def test_a_program_of_the_page_runs(title, tmp_path):
     loss = float(re.search(r"loss (-?[0-9.]+)", run.stdout).group(1))
     assert loss == loss and abs(loss) < 1e3  # a finite loss was printed
     assert sorted(os.listdir(tmp_path)) == ["example.py"]  # nothing written beside it
+
+
+def test_every_test_docs_reliability_md_names_exists_in_its_file():
+    """docs/reliability.md names, for each fault, the test that shows it: each name is a test
+    function of the file it is listed under (a renamed or removed test fails here)."""
+    docs = os.path.join(os.path.dirname(PAGE), "reliability.md")
+    named = 0
+    for row in open(docs):
+        current = None
+        for file, name in re.findall(r"(?:(test_\w+\.py))?::(test_\w+)", row):
+            current = file or current
+            assert current, row
+            source = open(os.path.join(os.path.dirname(os.path.dirname(PAGE)), "tests", current)).read()
+            assert f"def {name}(" in source, (current, name)
+            named += 1
+    assert named >= 30

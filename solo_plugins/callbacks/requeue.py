@@ -85,14 +85,15 @@ class RandomState(Callback):
 
     def __init__(self):
         self.pending = None
+        self.after_last_batch = None
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module, outputs, batch, batch_idx) -> None:
+        # what a checkpoint saves: the state as the last completed batch left it, not after
+        # the loader has fetched ahead (a prefetch consumes the generators of the main process)
+        self.after_last_batch = _states()
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module, checkpoint) -> None:
-        checkpoint["random_state"] = {
-            "python": random.getstate(),
-            "numpy": _numpy_state(),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
+        checkpoint["random_state"] = self.after_last_batch if self.after_last_batch is not None else _states()
 
     def on_load_checkpoint(self, trainer: Trainer, pl_module, checkpoint) -> None:
         self.pending = checkpoint.get("random_state")  # None: a checkpoint from before this callback
@@ -106,6 +107,15 @@ class RandomState(Callback):
         torch.set_rng_state(state["torch"])
         if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _states():
+    return {
+        "python": random.getstate(),
+        "numpy": _numpy_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
 
 
 # plain tensors and numbers, which torch.load(weights_only=True) reads back

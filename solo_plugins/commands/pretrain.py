@@ -10,6 +10,7 @@ import sys
 from typing import Optional
 
 import torch
+from torch.utils.data import DataLoader
 from lightning.pytorch import seed_everything
 from omegaconf import DictConfig, OmegaConf
 from solo.args.pretrain import parse_cfg
@@ -18,7 +19,6 @@ from solo.data.pretrain_dataloader import (
     FullTransformPipeline,
     NCropAugmentation,
     build_transform_pipeline,
-    prepare_dataloader,
     prepare_datasets,
 )
 from solo.methods import METHODS
@@ -28,6 +28,7 @@ import solo_plugins  # noqa: F401  (registers the methods and the backbone)
 from solo_plugins.callbacks import callbacks_from_config
 from solo_plugins.commands._hydra import run_hydra
 from solo_plugins.commands._trainer import build_trainer, resume_point
+from solo_plugins.data.resumable import ResumableSampler, ResumeDataOrder, SeededSamples
 from solo_plugins.data.transforms import custom_image_size
 from solo_plugins.methods._contrastive import ContrastiveMethod
 from solo_plugins.methods.config import ConfigError
@@ -108,7 +109,13 @@ def _train_loader(cfg: DictConfig):
         no_labels=cfg.data.no_labels,
         data_fraction=cfg.data.fraction,
     )
-    return prepare_dataloader(dataset, batch_size=cfg.optimizer.batch_size, num_workers=cfg.data.num_workers)
+    # solo-learn's prepare_dataloader (shuffled, pinned, last batch dropped) with an order that
+    # a run resumed inside an epoch continues (solo_plugins.data.resumable)
+    sampler = ResumableSampler(dataset, seed=cfg.seed, batch_size=cfg.optimizer.batch_size)
+    loader = DataLoader(SeededSamples(dataset, cfg.seed), batch_size=cfg.optimizer.batch_size, sampler=sampler,
+                        num_workers=cfg.data.num_workers, pin_memory=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(cfg.seed))  # iter() leaves the global stream alone
+    return loader
 
 
 def pretrain(cfg: DictConfig) -> Optional[str]:
@@ -126,11 +133,14 @@ def pretrain(cfg: DictConfig) -> Optional[str]:
     with custom_image_size(cfg.data.get("image_size")):
         val_loader = _validation_loader(cfg)
     ckpt_path, wandb_run_id = resume_point(cfg, cfg.method)
-    trainer, checkpointer = build_trainer(cfg, model, cfg.method, wandb_run_id, callbacks_from_config(cfg))
+    resume = []  # DALI's loader restarts an interrupted epoch: the method warns when that happens
     if cfg.data.format == "dali":
-        trainer.fit(model, ckpt_path=ckpt_path, datamodule=_dali_datamodule(cfg, val_loader))
+        data = {"datamodule": _dali_datamodule(cfg, val_loader)}
     else:
-        trainer.fit(model, _train_loader(cfg), val_loader, ckpt_path=ckpt_path)
+        data = {"train_dataloaders": _train_loader(cfg), "val_dataloaders": val_loader}
+        resume = [ResumeDataOrder(data["train_dataloaders"].sampler)]
+    trainer, checkpointer = build_trainer(cfg, model, cfg.method, wandb_run_id, [*resume, *callbacks_from_config(cfg)])
+    trainer.fit(model, ckpt_path=ckpt_path, **data)
     # one write: the ranks of a job share its log, and under ``python -u`` (submitit's) print
     # writes the text and its newline separately, so two ranks' lines could interleave
     sys.stdout.write(f"pretraining ended at step {trainer.global_step} "

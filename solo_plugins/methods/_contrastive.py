@@ -3,6 +3,7 @@ backbone and a contrastive loss over the crops' projections whose alignment and 
 parts are logged separately."""
 
 import contextlib
+import warnings
 from typing import Any, Dict, List, Sequence, Tuple
 
 import omegaconf
@@ -11,6 +12,7 @@ import torch.nn as nn
 from solo.methods.base import BaseMethod
 from solo.utils.misc import omegaconf_select
 
+from solo_plugins.data.resumable import ResumableSampler, mid_epoch_message, progress_in_checkpoint
 from solo_plugins.distributed import equal_shards
 from solo_plugins.losses._common import LossTerms
 from solo_plugins.methods.chunked_forward import chunked_forward
@@ -194,9 +196,20 @@ class ContrastiveMethod(BaseMethod):
     def _logged_names(self) -> Tuple[str, str, str]:
         return f"train_{self.loss_name}_loss", "train_alignment_term", f"train_{self.uniformity_name}_term"
 
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self._restored_progress = progress_in_checkpoint(checkpoint)
+
     def on_train_start(self) -> None:
         super().on_train_start()
-        self._equal_shards = loaders_give_equal_shards(self.trainer.train_dataloader)
+        loaders = self.trainer.train_dataloader
+        self._equal_shards = loaders_give_equal_shards(loaders)
+        # solo-learn's main_pretrain.py resumes with its own loader, which restarts the epoch
+        progress = getattr(self, "_restored_progress", None)
+        resumable = isinstance(getattr(loaders, "sampler", None), ResumableSampler)
+        if progress is not None and not resumable and 0 < progress[1] < self.trainer.num_training_batches:
+            warnings.warn(mid_epoch_message("this training loader", *progress, self.trainer.num_training_batches),
+                          UserWarning)
 
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         out = super().training_step(batch, batch_idx)
