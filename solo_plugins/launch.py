@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from solo_plugins.analysis.results import ROW_FILE, write_json
 from solo_plugins.console import run_log
 
-ROW_FILE = "row.json"
 SUBMISSIONS = "submissions.json"
 
 #: the sweep's ``slurm.*`` keys -> submitit's AutoExecutor parameters
@@ -82,11 +82,8 @@ def task_rank() -> int:
 
 
 def write_row(folder: str, row: Dict) -> None:
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".row-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(row, f, indent=1, sort_keys=True, default=str)
-    os.replace(tmp, os.path.join(folder, ROW_FILE))
+    """The run's row in its folder, written durably (fsync, then a rename)."""
+    write_json(os.path.join(folder, ROW_FILE), row)
 
 
 def read_row(folder: str) -> Optional[Dict]:

@@ -161,6 +161,21 @@ def test_a_warned_job_checkpoints_is_requeued_resumes_and_finishes_at_the_uninte
     collected = _sweep(digits_root, str(out), ["methods=[dhel]", "launcher=slurm", "action=collect",
                                                "linear_eval=false"], pretrain=steps)
     assert collected.returncode == 0 and ("dhel", "") in _rows(out)
+    # the signal usually lands inside an epoch: the requeued run continued that epoch where it
+    # stopped, so it ends with the weights of the same run made without a signal, tensor for tensor
+    alone = tmp_path / "alone"
+    local = _sweep(digits_root, str(alone), ["methods=[dhel]", "linear_eval=false"], pretrain=steps)
+    assert local.returncode == 0, local.stderr[-3000:]
+
+    def final(run_folder):
+        (last,) = [c for c in glob.glob(str(run_folder / "dhel" / "*" / "*.ckpt"))
+                   if torch.load(c, weights_only=False)["global_step"] == epochs * batches]
+        return torch.load(last, weights_only=False)["state_dict"]
+
+    requeued, uninterrupted = final(folder), final(alone / "runs" / "dhel-b32-s0")
+    print(f"signal saved at step {saved} ({'mid-epoch' if saved % batches else 'an epoch boundary'})")
+    for name, tensor in uninterrupted.items():
+        assert torch.equal(tensor, requeued[name]), name
 
 
 def test_a_sweep_run_on_two_devices_is_one_job_of_two_srun_tasks_and_one_row(digits_root, tmp_path):

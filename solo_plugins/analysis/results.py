@@ -195,7 +195,7 @@ def write_json(path: str, value: Dict) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     with os.fdopen(fd, "w") as f:
-        json.dump(value, f, sort_keys=True)
+        json.dump(value, f, indent=1, sort_keys=True, default=str)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

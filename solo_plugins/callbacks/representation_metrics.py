@@ -5,6 +5,7 @@ from typing import Callable, Iterable, Optional
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from solo_plugins.data.transforms import TwoViews
 from solo_plugins.metrics import alignment, representation_metrics
 
 #: A function returning an iterable of solo-learn pretraining batches ``(index, [view1, view2,
@@ -73,14 +74,6 @@ class RepresentationMetrics(Callback):
         module.log_dict({f"repr/{k}": v for k, v in values.items()}, sync_dist=True)
 
 
-class _TwoViews:
-    def __init__(self, transform):
-        self.transform = transform
-
-    def __call__(self, image):
-        return [self.transform(image), self.transform(image)]
-
-
 def training_pairs(cfg, max_samples: int, seed: int = 0) -> Optional[PairLoader]:
     """A loader of ``max_samples`` training images (the same seeded subset every time), each
     seen twice under the first training augmentation; None where the config names no
@@ -94,7 +87,7 @@ def training_pairs(cfg, max_samples: int, seed: int = 0) -> Optional[PairLoader]
     fmt = data.get("format", "image_folder")
     dataset = prepare_datasets(
         data.dataset,
-        _TwoViews(build_transform_pipeline(data.dataset, cfg.augmentations[0])),
+        TwoViews(build_transform_pipeline(data.dataset, cfg.augmentations[0])),
         train_data_path=data.get("train_path"),
         data_format="image_folder" if fmt == "dali" else fmt,  # DALI reads the same folder
         no_labels=data.get("no_labels", False),

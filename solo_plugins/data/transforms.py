@@ -46,3 +46,13 @@ def custom_image_size(size: Optional[int], augment: bool = True):
         yield
     finally:
         module.build_custom_pipeline = original
+
+
+class TwoViews:
+    """An image seen twice under ``transform``: the pairs the alignment metric compares."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, image):
+        return [self.transform(image), self.transform(image)]

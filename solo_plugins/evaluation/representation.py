@@ -6,15 +6,8 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Subset
 
+from solo_plugins.data.transforms import TwoViews
 from solo_plugins.metrics import alignment, representation_metrics
-
-
-class _TwoViews:
-    def __init__(self, transform):
-        self.transform = transform
-
-    def __call__(self, image):
-        return self.transform(image), self.transform(image)
 
 
 def _subset(n: int, max_samples: int, seed: int):
@@ -34,7 +27,7 @@ def representation_scores(model, run_cfg: DictConfig, val_set, val: Dict[str, to
     keep = _subset(len(val_set), max_samples, seed)
     values = representation_metrics(val["feats"][keep].to(device), val["z"][keep].to(device), max_samples)
 
-    augment = _TwoViews(build_transform_pipeline(run_cfg.data.dataset, run_cfg.augmentations[0]))
+    augment = TwoViews(build_transform_pipeline(run_cfg.data.dataset, run_cfg.augmentations[0]))
     plain = val_set.transform
     val_set.transform = augment
     torch.manual_seed(seed)

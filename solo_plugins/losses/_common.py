@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from solo_plugins.distributed import gather_rows
-from solo_plugins.losses._tiled import tiled_log_sum_exp
+from solo_plugins.losses._tiled import EXP_SAFE_RANGE, no_autocast, tiled_log_sum_exp
 
 
 class LossTerms(NamedTuple):
@@ -89,16 +89,10 @@ def full_precision(loss_fn):
 
     @functools.wraps(loss_fn)
     def wrapper(*args, **kwargs):
-        with torch.autocast(device_type="cuda", enabled=False), torch.autocast(
-            device_type="cpu", enabled=False
-        ):
+        with no_autocast():
             return loss_fn(*args, **kwargs)
 
     return wrapper
-
-
-# exp(x) stays a normal float32 down to x = -87; see log_sum_exp.
-_EXP_SAFE_RANGE = 80.0
 
 
 def self_masked_bias(a: torch.Tensor, n_cols: int, offset: int, shift: float) -> torch.Tensor:
@@ -125,7 +119,7 @@ def log_sum_exp(shifted: torch.Tensor, temperature: float) -> torch.Tensor:
     to log(0), and it is cheaper than ``torch.logsumexp``; below τ = 0.025 the latter is used.
     """
     bound = 1.0 / temperature
-    if 2 * bound <= _EXP_SAFE_RANGE:
+    if 2 * bound <= EXP_SAFE_RANGE:
         return torch.log(torch.exp(shifted).sum(dim=1)) + bound
     return torch.logsumexp(shifted, dim=1) + bound
 

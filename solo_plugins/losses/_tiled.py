@@ -23,9 +23,14 @@ def check_chunk_size(chunk_size: Optional[int]) -> None:
         raise ValueError(f"chunk_size must be None (the whole block at once) or an integer >= 1; got {chunk_size!r}")
 
 
+# exp(x) stays a normal float32 down to x = -87: while 2/τ stays below this, a row's sum of
+# shifted exponentials can neither overflow nor underflow to 0 (see _common.log_sum_exp)
+EXP_SAFE_RANGE = 80.0
+
+
 class _NoAutocast:
-    """The tiles are recomputed during backward, which may run inside an autocast region;
-    they must be computed as in forward, in full precision."""
+    """Autocast off on every device: the losses compute in full precision, and the tiles
+    recomputed during backward (which may run inside an autocast region) as in forward."""
 
     def __enter__(self):
         self._contexts = [torch.autocast(device_type=d, enabled=False) for d in ("cuda", "cpu")]
@@ -35,6 +40,9 @@ class _NoAutocast:
     def __exit__(self, *exc):
         for c in reversed(self._contexts):
             c.__exit__(*exc)
+
+
+no_autocast = _NoAutocast
 
 
 class _TiledRows(torch.autograd.Function):
@@ -87,7 +95,7 @@ class _TiledLogSumExp(torch.autograd.Function):
         out = torch.empty(rows.shape[0], dtype=rows.dtype, device=rows.device)
         # Shifted by the bound 1/τ (every similarity is <= 1): exp cannot overflow, and while
         # 2/τ <= 80 no row's sum can underflow to 0 (each keeps an entry >= exp(-2/τ)).
-        safe = 2.0 / temperature <= 80.0
+        safe = 2.0 / temperature <= EXP_SAFE_RANGE
         with _NoAutocast():
             for s in range(0, rows.shape[0], chunk_size):
                 tile = rows[s : s + chunk_size]

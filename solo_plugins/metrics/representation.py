@@ -120,13 +120,6 @@ def _uniform_reference(d: int, m: int) -> torch.Tensor:
     return sphere_inner_product_quantiles(d, probs)
 
 
-def _centered(z: torch.Tensor) -> torch.Tensor:
-    if z.dim() != 2:
-        raise ValueError(f"embeddings must be a 2-D tensor (n, d); got shape {tuple(z.shape)}")
-    z = z.to(torch.promote_types(z.dtype, torch.float32))
-    return z - z.mean(dim=0, keepdim=True)
-
-
 #: The official DHEL-KCL code's rank tolerance: ``np.linalg.matrix_rank(np.cov(z.T), tol=1e-5)``.
 RANK_TOL = 1e-5
 
