@@ -95,13 +95,17 @@ def export_fashion_mnist(
     return root
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=["digits", "fashion_mnist"])
     parser.add_argument("root")
     parser.add_argument("--idx-dir", default=None)
     parser.add_argument("--train-per-class", type=int, default=None)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     if args.dataset == "digits":
         print(export_digits(args.root))
     else:
