@@ -164,9 +164,9 @@ def set_aside_unreadable(directory: str, rank: int = None, timeout: float = None
             os.replace(path, target)
             warnings.warn(f"unreadable checkpoint {path} set aside as {target}", RuntimeWarning)
             moved.append(str(target))
-    if os.path.isdir(directory):
-        tmp = os.path.join(directory, f".{SCAN_FILE}.{os.getpid()}")
-        with open(tmp, "w") as f:
-            json.dump(_checkpoints(directory), f)
-        os.replace(tmp, os.path.join(directory, SCAN_FILE))
+    os.makedirs(directory, exist_ok=True)  # a new run's too: the others wait for this record
+    tmp = os.path.join(directory, f".{SCAN_FILE}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(_checkpoints(directory), f)
+    os.replace(tmp, os.path.join(directory, SCAN_FILE))
     return moved

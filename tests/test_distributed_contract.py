@@ -284,3 +284,13 @@ def test_the_integrity_check_reads_the_structure_not_the_tensors(tmp_path):
     damaged[start + 40] ^= 0xFF
     (folder / "damaged.ckpt").write_bytes(bytes(damaged))
     assert not readable_checkpoint(folder / "damaged.ckpt")
+
+
+def test_a_new_run_s_missing_folder_is_scanned_too(tmp_path):
+    """A run that has saved nothing yet: rank 0 records an empty scan, so the others go on
+    at once instead of waiting for a record that would never come."""
+    from solo_plugins.checkpoints import set_aside_unreadable
+
+    folder = str(tmp_path / "new-run" / "dhel")
+    assert set_aside_unreadable(folder, rank=0) == []
+    assert set_aside_unreadable(folder, rank=1, timeout=0.5) == []
