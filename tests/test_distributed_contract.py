@@ -76,7 +76,7 @@ def _lone_rank_worker(rank, world, init_file, sizes, out_file):
             torch.save(results, f"{out_file}.0")
         else:
             torch.save({}, f"{out_file}.1")
-        dist.barrier()
+        dist.barrier()  # rank 1 waits here; every rank done before any tears gloo down
     finally:
         dist.destroy_process_group()
 
@@ -189,6 +189,7 @@ def _ragged_worker(rank, world, init_file, sizes, out_file):
             dist.all_reduce(loss)
             losses[i] = loss / world
         torch.save({"equal": model._equal_shards, "losses": losses, "grads": grads}, f"{out_file}.{rank}")
+        dist.barrier()  # every rank done with its collectives before any tears gloo down
     finally:
         dist.destroy_process_group()
 

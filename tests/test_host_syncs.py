@@ -142,6 +142,7 @@ def _worker(rank, world, init_file, sizes, out_file):
                 loss.backward()
             results[name] = (len(log.syncs), len(log.host_copies), loss.detach(), a.grad, b.grad)
         torch.save(results, f"{out_file}.{rank}")
+        dist.barrier()  # every rank done with its collectives before any tears gloo down
     finally:
         dist.destroy_process_group()
 

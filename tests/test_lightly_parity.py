@@ -58,6 +58,7 @@ def _worker(rank, world, init_file, sizes, out_file):
         mine = slice(sum(sizes[:rank]), sum(sizes[: rank + 1]))
         results = {name: [_value_and_grads(fn, a[mine], b[mine], True) for fn in pair] for name, pair in PAIRS.items()}
         torch.save(results, f"{out_file}.{rank}")
+        dist.barrier()  # every rank done with its collectives before any tears gloo down
     finally:
         dist.destroy_process_group()
 

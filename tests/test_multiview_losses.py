@@ -147,6 +147,7 @@ def _worker(rank, world, init_file, sizes, out_file):
             results[name] = (averaged / world, [p.grad.clone() for p in model.parameters()])
         if rank == 0:
             torch.save(results, out_file)
+        dist.barrier()  # every rank done with its collectives before any tears gloo down
     finally:
         dist.destroy_process_group()
 

@@ -270,6 +270,7 @@ def rank(r, world, init):
     z1, z2 = torch.load(inputs)
     n = z1.shape[0] // world
     torch.save(run(z1, z2, slice(r * n, (r + 1) * n)), f"{out}.rank{r}")
+    dist.barrier()
     dist.destroy_process_group()
 
 
