@@ -34,17 +34,8 @@ from solo_plugins.analysis.report import console_summary, results_markdown
 from solo_plugins.analysis.results import add_row, read_rows, row_key
 from solo_plugins.commands._hydra import compose, run_hydra
 from solo_plugins.console import quiet_run_warnings
-from solo_plugins.launch import (
-    ACTIVE_STATES,
-    LaunchError,
-    SlurmLauncher,
-    Submission,
-    Task,
-    check_launcher,
-    execute,
-    read_row,
-    task_rank,
-)
+from solo_plugins.engine import Launch, execute_plan
+from solo_plugins.launch import Task, read_row, task_rank
 from solo_plugins.device import config_device
 
 
@@ -505,53 +496,11 @@ def collect(cfg: DictConfig, runs: List[Run], results: str) -> int:
     return added
 
 
-def _on_slurm(cfg: DictConfig, runs: List[Run], todo: List[Run], tasks: List[Task]) -> bool:
-    """The slurm launcher's part; returns True when the sweep should go on to its report."""
-    slurm = SlurmLauncher(os.path.join(cfg.out_dir, "slurm"), OmegaConf.to_container(cfg.get("slurm") or {}))
-    submission = Submission.load(slurm.folder)
-    action = cfg.get("action", "run")
-    if action == "status":
-        states = slurm.states(submission)
-        for run in runs:
-            where = "row collected" if run not in todo else states.get(run.run_id, "not submitted")
-            print(f"{run.run_id}: {where}" + (f" (job {submission.jobs[run.run_id]})" if run.run_id in states else ""))
-        return False
-    if action == "collect":
-        failed = [r for r in todo if read_row(run_dir(cfg.out_dir, r)) is None]
-        states = slurm.states(submission)
-        for run in failed:
-            if run.run_id in submission.jobs and states[run.run_id] not in ACTIVE_STATES:
-                f = slurm.failure(run.run_id, slurm.job(submission.jobs[run.run_id]))
-                print(f"FAILED {f.run_id}: job {f.job_id} {f.state}\n{f.stderr_tail}")
-        return True
-    states = slurm.states(Submission(submission.folder, {r.run_id: submission.jobs[r.run_id] for r in todo
-                                                         if r.run_id in submission.jobs}))
-    waiting = [r for r in todo if states.get(r.run_id) in ACTIVE_STATES]
-    tasks = [task for run, task in zip(todo, tasks) if run not in waiting]
-    if waiting:
-        print(f"{len(waiting)} runs already queued or running: not submitted again")
-    if cfg.get("dry_run", False):
-        for script in slurm.sbatch_scripts(tasks):
-            print(script)
-        print(f"dry run: {len(tasks)} runs in {len(slurm.groups(tasks))} array(s) would be submitted; nothing was")
-        return False
-    jobs = slurm.submit(tasks, submission) if tasks else {}
-    for run_id, job in jobs.items():
-        print(f"submitted {run_id}: job {job.job_id}", flush=True)
-    if not cfg.get("wait", True):
-        print("not waiting: 'action=status' shows the jobs, 'action=collect' gathers the rows and writes the report")
-        return False
-    for f in slurm.wait(jobs):
-        print(f"FAILED {f.run_id}: job {f.job_id} {f.state}\n{f.stderr_tail}", flush=True)
-    return True
-
-
 def sweep(cfg: DictConfig) -> str:
     source_commit()  # the code this process runs: read before anything can change the tree
     quiet_run_warnings()
     config_device(cfg)  # a bad value fails here, before any run
-    launcher = cfg.get("launcher", "local")
-    check_launcher(launcher, OmegaConf.to_container(cfg.get("slurm") or {}))
+    launch = Launch.from_config(OmegaConf.to_container(cfg, resolve=True))  # a bad value fails before any run
     os.makedirs(cfg.out_dir, exist_ok=True)
     results = os.path.join(cfg.out_dir, "results.csv")
     runs = with_config_ids(cfg, plan(cfg))
@@ -560,28 +509,25 @@ def sweep(cfg: DictConfig) -> str:
     todo = [r for r in runs if not (r.key in table and is_current(table[r.key], r))]
     print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already in {results}", flush=True)
     tasks = [_task(cfg, run) for run in todo]
-    several = [t.run_id for t in tasks if t.processes > 1]
-    if several and launcher == "local":
-        raise LaunchError(f"launcher=local runs one process; {', '.join(several)} train on several devices "
-                          "(devices or num_nodes > 1): use launcher=slurm, which starts one task per device")
-    finished = {r.key for r in runs if r not in todo}
-    if cfg.get("linear_eval", True):
-        redo_linear(cfg, results, finished)
-    redo_probes(cfg, results, finished)
-    if launcher == "slurm":
-        if not _on_slurm(cfg, runs, todo, tasks):
-            return ""
-        collect(cfg, runs, results)
-    else:
-        started = time.time()
-        for k, (run, task) in enumerate(zip(todo, tasks), 1):
-            n = len(runs) - len(todo) + k
-            t0 = time.time()
-            row = execute(task, echo=bool(cfg.get("verbose", False)))
-            add_row(results, row, run_dir(cfg.out_dir, run))
-            spent = time.time() - started
-            print(f"[{n}/{len(runs)}] {run.run_id}: {_summary(row)} in {time.time() - t0:.0f}s; "
-                  f"about {spent / k * (len(todo) - k) / 60:.0f} min left", flush=True)
+    finished = [r.run_id for r in runs if r not in todo]
+    if launch.action != "status":
+        finished_keys = {r.key for r in runs if r not in todo}
+        if cfg.get("linear_eval", True):
+            redo_linear(cfg, results, finished_keys)
+        redo_probes(cfg, results, finished_keys)
+    started, landed = time.time(), []
+
+    def on_row(task: Task, row: Dict) -> None:
+        add_row(results, row, task.folder)
+        landed.append(task)
+        k, spent = len(landed), time.time() - started
+        print(f"[{len(finished) + k}/{len(runs)}] {task.run_id}: {_summary(row)}; "
+              f"about {spent / k * (len(todo) - k) / 60:.0f} min left", flush=True)
+
+    if not execute_plan(tasks, launch, cfg.out_dir, threads=cfg.get("threads"), finished=finished, on_row=on_row,
+                        progress=lambda line: print(line, flush=True)):
+        return ""
+    collect(cfg, runs, results)
     table = {row_key(r): r for r in read_rows(results)}
     rows = [table[r.key] for r in runs if r.key in table and is_current(table[r.key], r)]
     missing = [r.run_id for r in runs if not (r.key in table and is_current(table[r.key], r))]
