@@ -66,10 +66,11 @@ class Launch:
 
 def execute_plan(tasks: Sequence[Task], launch: Launch, out_dir: str, *, threads: Optional[int] = None,
                  finished: Sequence[str] = (), on_row: Callable[[Task, Optional[Dict]], None] = lambda t, r: None,
+                 run_here: Optional[Callable[[Task], Optional[Dict]]] = None,
                  progress: Callable[[str], None] = print) -> bool:
     """Executes ``tasks`` (those still to run) where ``launch`` says: one after another in this
-    process (``on_row`` gets each task's row as it lands), or as SLURM job arrays whose state
-    and jobs live in ``<out_dir>/slurm``. ``finished`` names the plan's tasks that already have
+    process (by ``run_here``, default :func:`~solo_plugins.launch.execute`; ``on_row`` gets each
+    task's row as it lands), or as SLURM job arrays whose state and jobs live in ``<out_dir>/slurm``. ``finished`` names the plan's tasks that already have
     their rows (for ``action=status``). Returns True when the caller should collect the rows and
     report: False after a dry run, ``action=status`` or ``wait=false``."""
     several = [t.run_id for t in tasks if t.processes > 1]
@@ -79,7 +80,7 @@ def execute_plan(tasks: Sequence[Task], launch: Launch, out_dir: str, *, threads
     if launch.launcher == "slurm":
         return _on_slurm(tasks, launch, out_dir, threads, finished, progress)
     for task in tasks:
-        on_row(task, execute(task, echo=launch.echo))
+        on_row(task, run_here(task) if run_here else execute(task, echo=launch.echo))
     return True
 
 

@@ -6,6 +6,7 @@ shipped loss, the cross-polytope, closed forms)."""
 import copy
 import csv
 import math
+import os
 
 import numpy as np
 import pytest
@@ -191,6 +192,46 @@ def test_a_killed_study_resumes_to_the_same_rows(tiny_study, tmp_path):
         for column in ("converged", "stopped_step", "r2", "procrustes", "r2_early", "loss_gap"):
             assert resumed[key][column] == r[column], (key, column)
     assert not list((tmp_path / "groups").iterdir())  # a finished group leaves no state
+
+
+def test_a_warned_group_saves_at_once_hands_the_signal_on_and_its_requeue_gives_the_same_rows(tiny_study, tmp_path):
+    """What a SLURM array task of the converged stage does on SLURM's warning signal: with a
+    handler installed (submitit's, here one that records the call and exits as submitit does),
+    the signal saves the group's state at the next data-chunk boundary although the periodic save
+    is hours away, then calls that handler; the requeued task resumes and gives the rows of the
+    group that was never stopped."""
+    import signal
+
+    from solo_plugins.identifiability.converged_study import run_converged_group
+
+    cfg = _tiny_cfg(tmp_path, checkpoint_minutes=600)
+    label = "converged b64 defaults"
+    calls = []
+
+    def submitit_handler(signum, frame):
+        calls.append(signum)
+        raise SystemExit(-1)
+
+    def warn_at_step_700(line):
+        if line.startswith("  step 700:"):
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+    previous = signal.signal(signal.SIGUSR2, submitit_handler)
+    try:
+        with pytest.raises(SystemExit):
+            run_converged_group(copy.deepcopy(cfg), label, progress=warn_at_step_700)
+        assert calls == [signal.SIGUSR2] and signal.getsignal(signal.SIGUSR2) is submitit_handler
+        state = torch.load(tmp_path / "groups" / "converged-b64-defaults.pt", weights_only=False)
+        assert state["step"] == 800  # the chunk boundary after the signal (chunks of 100 steps)
+        run_converged_group(copy.deepcopy(cfg), label)  # the requeued task
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    resumed, straight = _rows(tmp_path), _rows(tiny_study)
+    assert resumed.keys() == {k for k, r in straight.items() if r["hp"] == "default"}
+    for key, r in resumed.items():
+        for column in set(r) - {"seconds", "commit", "version"}:
+            assert r[column] == straight[key][column], (key, column)
+    assert not (tmp_path / "groups" / "converged-b64-defaults.pt").exists()
 
 
 def test_an_unreadable_group_state_starts_the_group_again(tmp_path):

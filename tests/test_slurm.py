@@ -262,3 +262,47 @@ def test_solo_learn_scripts_sweep_through_hydra_submitit_launcher_with_the_plugi
     found = {name: (out / f"{name}.txt").read_text().split() for name in names}
     assert [found[n][0] for n in names] == ["DHEL", "DHEL", "KCL", "KCL"]
     assert len({found[n][1] for n in names}) == 4  # four jobs
+
+
+# A converged-stage group shrunk to 2 runs of 2,000 steps: the study's own settings otherwise.
+SHRUNKEN_GROUP = ["seeds=[0]", "threads=1", "checkpoint_minutes=600", "criterion.window=1000",
+                  "settings=[{stage: converged, mixing_layers: 2, methods: [infonce, dhel], "
+                  "batches: [{batch_size: 4, min_steps: 1000, max_steps: 2000}]}]"]
+
+
+def _study(out, extra=()):
+    args = [sys.executable, "-m", "solo_plugins.commands.identifiability", "--config-name",
+            "identifiability_converged.yaml", f"out_dir={out}", *SHRUNKEN_GROUP, "slurm.mem_gb=4", *extra]
+    return subprocess.run(args, cwd=os.path.dirname(out), capture_output=True, text=True, timeout=900)
+
+
+def _study_rows(out):
+    with open(os.path.join(out, "results.csv")) as f:
+        return {(r["method"], r["seed"]): r for r in csv.DictReader(f)}
+
+
+def test_a_study_dry_run_prints_the_array_of_its_groups_and_submits_nothing(tmp_path):
+    before = _queue()
+    run = _study(str(tmp_path / "dry"), ["launcher=slurm", "dry_run=true"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "#SBATCH --array=0-0" in run.stdout and "#SBATCH --cpus-per-task=1" in run.stdout  # from threads
+    assert "1 tasks in 1 array(s) would be submitted; nothing was" in run.stdout and _queue() == before
+    bad = _study(str(tmp_path / "bad"), ["launcher=slurm", "threads=2", "slurm.cpus_per_task=1"])
+    assert bad.returncode != 0 and "threads=2 but slurm.cpus_per_task=1" in bad.stderr
+
+
+def test_a_converged_group_through_slurm_gives_the_rows_of_the_local_launcher(tmp_path):
+    on_slurm = _study(str(tmp_path / "slurm"), ["launcher=slurm"])
+    assert on_slurm.returncode == 0, on_slurm.stdout[-3000:] + on_slurm.stderr[-3000:]
+    assert on_slurm.stdout.count("submitted converged-b4-defaults: job") == 1
+    here = _study(str(tmp_path / "local"))
+    assert here.returncode == 0, here.stderr[-3000:]
+    a, b = _study_rows(tmp_path / "slurm"), _study_rows(tmp_path / "local")
+    assert a.keys() == b.keys() == {("infonce", "0"), ("dhel", "0")}
+    for key, row in b.items():
+        for column in set(row) - {"seconds", "commit", "version"}:
+            assert a[key][column] == row[column], (key, column)
+    log = open(tmp_path / "slurm" / "groups" / "converged-b4-defaults" / "log.txt").read()
+    assert "step 2000: 0 training, 2 stopped" in log
+    again = _study(str(tmp_path / "slurm"), ["launcher=slurm"])
+    assert again.returncode == 0 and "submitted" not in again.stdout  # only missing groups are submitted

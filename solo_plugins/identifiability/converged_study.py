@@ -12,18 +12,21 @@ which saves the group's state in ``groups/<group>.pt`` while it trains; each run
 in ``results.csv`` (and ``runs/<run>/row.json`` with its curve) when the run stops.
 """
 
+import glob
 import itertools
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from solo_plugins._version import __version__, source_commit
-from solo_plugins.analysis.results import Table, write_json
+from solo_plugins.analysis.results import ROW_FILE, Table, write_json
+from solo_plugins.engine import Launch, execute_plan
 from solo_plugins.identifiability.convergence import Criterion, RunResult, train_to_convergence
 from solo_plugins.identifiability.measures import MEASUREMENTS
 from solo_plugins.identifiability.study import KEY_FIELDS, Run, rounded, runs_for
 from solo_plugins.identifiability.training import GroupSettings, Model, check_loss_spec
+from solo_plugins.launch import DeferredSignal, Task
 
 AT_STOP = (*MEASUREMENTS, "min_canonical", "directions", "loss_gap")
 EARLY = ("r2", "procrustes", "alignment", "uniformity", "wasserstein", "effective_rank", "min_canonical",
@@ -50,6 +53,20 @@ COLUMNS = [
     "version",
     "commit",
 ]
+
+
+def group_id(group: "Group") -> str:
+    return group.label.replace(" ", "-")
+
+
+def run_converged_group(cfg: Dict, label: str, progress: Optional[Callable[[str], None]] = None) -> None:
+    """One group of a converged-stage config, as a launcher runs it (a SLURM array task): SLURM's
+    warning signal saves the group's state at the next data-chunk boundary before the job is
+    requeued, and the requeued job resumes from it."""
+    study = ConvergedStudy(cfg, progress=progress or (lambda line: print(line, flush=True)))
+    group = next(g for g in study.groups() if g.label == label)
+    with DeferredSignal() as warning:
+        study.run_group(group, interrupt=warning)
 
 
 def converged_table(out_dir: str) -> Table:
@@ -161,10 +178,8 @@ class ConvergedStudy:
                         grids.append(Group(f"{stage} b{b} {m} grid", tuple(runs), settings, crit))
         return defaults + tuned + grids
 
-    def run(self) -> List[Dict]:
-        source_commit()
-        out = self.cfg["out_dir"]
-        os.makedirs(os.path.join(out, "groups"), exist_ok=True)
+    def plan(self) -> List[Group]:
+        """The config's groups (or those ``groups`` names) that still lack rows."""
         groups = self.groups()
         chosen = self.cfg.get("groups")
         if chosen:
@@ -173,22 +188,61 @@ class ConvergedStudy:
                 raise ValueError(f"groups: {unknown} are not groups of this config; choose from "
                                  f"{[g.label for g in groups]}")
             groups = [g for g in groups if g.label in chosen]
-        for k, group in enumerate(groups, 1):
-            done = {self.table.key(r) for r in self.table.read()}
-            todo = [r for r in group.runs if r.key not in done]
-            if not todo:
-                continue
-            self.progress(f"[{k}/{len(groups)}] {group.label}: {len(todo)} runs "
-                          f"({len(group.runs) - len(todo)} already done)")
-            self.run_group(group)
+        done = {self.table.key(r) for r in self.table.read()}
+        return [g for g in groups if any(r.key not in done for r in g.runs)]
+
+    def task(self, group: Group) -> Task:
+        """The group as the engine's launchers take it: one process, ``threads`` torch threads."""
+        cfg = {**self.cfg, "out_dir": os.path.abspath(self.cfg["out_dir"])}  # a job may start elsewhere
+        return Task(group_id(group), os.path.join(cfg["out_dir"], "groups", group_id(group)), run_converged_group,
+                    (cfg, group.label), threads=self.cfg.get("threads"))
+
+    def run(self) -> List[Dict]:
+        """Plans the groups without rows, executes them where ``launcher`` says (in this process,
+        one after another, or as one SLURM job array), collects the rows."""
+        source_commit()
+        launch = Launch.from_config(self.cfg)
+        out = self.cfg["out_dir"]
+        os.makedirs(os.path.join(out, "groups"), exist_ok=True)
+        self.collect()
+        todo = self.plan()
+        by_id = {group_id(g): g for g in todo}
+        done = {self.table.key(r) for r in self.table.read()}
+        for k, group in enumerate(todo, 1):
+            left = sum(r.key not in done for r in group.runs)
+            self.progress(f"[{k}/{len(todo)}] {group.label}: {left} runs ({len(group.runs) - left} already done)")
+
+        def here(task: Task) -> None:  # the local launcher: in this process, with this study's progress
+            self.run_group(by_id[task.run_id])
+
+        if execute_plan([self.task(g) for g in todo], launch, out, threads=self.cfg.get("threads"),
+                        run_here=here, progress=self.progress):
+            self.collect()
         return self.table.read()
 
-    def run_group(self, group: Group) -> None:
+    def collect(self) -> int:
+        """Adds to results.csv the rows that runs left in their folders and the table lacks
+        (a job that wrote its row file but not the table); returns how many."""
+        have = {self.table.key(r) for r in self.table.read()}
+        added = 0
+        for path in sorted(glob.glob(os.path.join(glob.escape(self.cfg["out_dir"]), "runs", "*", ROW_FILE))):
+            try:
+                with open(path) as f:
+                    row = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if self.table.key({k: str(v) for k, v in row.items()}) not in have:
+                self.table.add(row)
+                added += 1
+        return added
+
+    def run_group(self, group: Group, interrupt=None) -> None:
         """Trains the group's runs that have no row; its state file holds all of the group's runs
         (those with rows are dropped from it), so that it resumes after any of them landed."""
         by_model = {(r.method, r.spec, r.seed): r for r in group.runs}
         models = [Model(r.method, r.spec, r.seed) for r in group.runs]
-        state = os.path.join(self.cfg["out_dir"], "groups", group.label.replace(" ", "-") + ".pt")
+        state = os.path.join(self.cfg["out_dir"], "groups", group_id(group) + ".pt")
+        os.makedirs(os.path.dirname(state), exist_ok=True)
         commit = source_commit()
 
         def done(model: Model) -> bool:
@@ -205,7 +259,8 @@ class ConvergedStudy:
 
         train_to_convergence(models, group.settings, group.criterion, write, state_path=state,
                              checkpoint_seconds=60 * float(self.cfg.get("checkpoint_minutes", 5)),
-                             early_step=int(self.cfg.get("early_step", 1000)), skip=done, progress=self.progress)
+                             early_step=int(self.cfg.get("early_step", 1000)), skip=done, progress=self.progress,
+                             interrupt=interrupt)
 
     def folder(self, run: Run) -> str:
         return os.path.join(self.cfg["out_dir"], "runs", run.run_id)

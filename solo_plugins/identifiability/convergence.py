@@ -92,28 +92,30 @@ def train_to_convergence(models: Sequence[Model], settings: GroupSettings, crite
                          on_result: Callable[[RunResult], None], state_path: Optional[str] = None,
                          checkpoint_seconds: float = 300.0, early_step: int = 1000,
                          skip: Callable[[Model], bool] = lambda m: False,
-                         progress: Optional[Callable[[str], None]] = None) -> None:
+                         progress: Optional[Callable[[str], None]] = None, interrupt=None) -> None:
     """Trains ``models`` together (as :func:`~solo_plugins.identifiability.training.train_group`
     does) until each meets ``criterion`` or reaches ``criterion.max_steps``; ``on_result`` gets
     each run as it stops. With ``state_path`` the group's state is saved there (at most every
     ``checkpoint_seconds``, at a data-chunk boundary) and a run of the same models resumes from
-    it; runs for which ``skip`` is true at the start (their rows exist) are dropped."""
+    it; runs for which ``skip`` is true at the start (their rows exist) are dropped. With
+    ``interrupt`` (a :class:`~solo_plugins.launch.DeferredSignal`) a requested stop saves the
+    state at the next data-chunk boundary, hands the signal on and returns."""
     threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
         _Group(models, settings, criterion, on_result, state_path, checkpoint_seconds, early_step, skip,
-               progress or (lambda line: None)).train()
+               progress or (lambda line: None), interrupt).train()
     finally:
         torch.set_num_threads(threads)
 
 
 class _Group:
     def __init__(self, models, settings: GroupSettings, criterion: Criterion, on_result, state_path,
-                 checkpoint_seconds, early_step, skip, progress):
+                 checkpoint_seconds, early_step, skip, progress, interrupt=None):
         self.models, self.settings, self.criterion = list(models), settings, criterion
         self.on_result, self.state_path, self.checkpoint_seconds = on_result, state_path, checkpoint_seconds
-        self.early_step, self.skip, self.progress = early_step, skip, progress
+        self.early_step, self.skip, self.progress, self.interrupt = early_step, skip, progress, interrupt
         d = settings.latent_dim
         self.seeds = sorted({m.seed for m in self.models})
         self.weights = {s: mixing_weights(d, settings.mixing_layers, generator_for(s, 0)) for s in self.seeds}
@@ -260,9 +262,14 @@ class _Group:
         while self.active:
             self.seconds = time.time() - started
             if self.step % s.data_chunk == 0:
-                if self.state_path and (time.time() - last_save >= self.checkpoint_seconds):
+                stop = self.interrupt is not None and self.interrupt.requested()
+                if self.state_path and (stop or time.time() - last_save >= self.checkpoint_seconds):
                     self.save()
                     last_save = time.time()
+                if stop:  # a chunk boundary: the saved generators are where the next chunk starts
+                    self.progress(f"  signal: the group's state saved at step {self.step}; handing on")
+                    self.interrupt.hand_on()
+                    return
                 chunk = training_chunk(self.seeds, self.data_gens, self.weights, s.data_chunk, b,
                                         s.latent_dim, s.kappa)
             if self.step % c.check_every == 0 or self.step == self.early_step:
