@@ -306,3 +306,16 @@ def test_a_converged_group_through_slurm_gives_the_rows_of_the_local_launcher(tm
     assert "step 2000: 0 training, 2 stopped" in log
     again = _study(str(tmp_path / "slurm"), ["launcher=slurm"])
     assert again.returncode == 0 and "submitted" not in again.stdout  # only missing groups are submitted
+
+
+@pytest.mark.parametrize("config, tasks", [("finite_batch_optimum.yaml", 5), ("identifiability.yaml", 1)])
+def test_the_other_studies_send_their_tasks_to_slurm_too(tmp_path, config, tasks):
+    """The finite-batch optimum (a task per latent dimension) and the 1,000-step study (a job
+    per stage, each waiting for the one before it)."""
+    before = _queue()
+    run = subprocess.run([sys.executable, "-m", "solo_plugins.commands.identifiability", "--config-name", config,
+                          f"out_dir={tmp_path / 'dry'}", "launcher=slurm", "dry_run=true"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"dry run: {tasks} tasks in 1 array(s) would be submitted; nothing was" in run.stdout
+    assert _queue() == before

@@ -215,7 +215,7 @@ STUDIES = {"identifiability.yaml", "identifiability_converged.yaml", "identifiab
            "finite_batch_optimum.yaml"}
 
 
-@pytest.mark.parametrize("name", sorted(set(os.listdir(os.path.join(CONFIGS, "sweep"))) - STUDIES))
+@pytest.mark.parametrize("name", sorted(set(n for n in os.listdir(os.path.join(CONFIGS, "sweep")) if n.endswith(".yaml")) - STUDIES))
 def test_every_shipped_sweep_names_existing_configs(name):
     cfg = compose(os.path.join(CONFIGS, "sweep"), name, [f"config_dir={CONFIGS}"])
     for method in cfg.methods:

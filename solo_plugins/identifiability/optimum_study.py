@@ -13,9 +13,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from solo_plugins._version import __version__, source_commit
 from solo_plugins.analysis.results import Table, write_json
+from solo_plugins.engine import Launch, execute_plan
 from solo_plugins.identifiability.optimum import best_of_starts, compare
 from solo_plugins.identifiability.plots import plot_min_distance
 from solo_plugins.identifiability.training import check_loss_spec, loss_function
+from solo_plugins.launch import Task
 
 KEY_FIELDS = ("setting", "latent_dim", "batch_size")
 #: Each row's optimum, beside its row.json: {"z1": [[...]], "z2": [[...]]}.
@@ -75,11 +77,34 @@ def check_optimum_study(cfg: Dict) -> None:
             raise ValueError(f"{key} must be a number > 0; got {cfg.get(key)!r}")
 
 
+def optimum_table(out: str) -> Table:
+    return Table(os.path.join(out, "results.csv"), COLUMNS, KEY_FIELDS, runs_dir=os.path.join(out, "runs"))
+
+
 def run_optimum_study(cfg: Dict, progress: Callable[[str], None] = print) -> List[Dict]:
+    """Every latent dimension with rows missing is one task of the engine (in this process, or
+    one SLURM array with a task per d)."""
     check_optimum_study(cfg)
-    out = cfg["out_dir"]
+    launch = Launch.from_config(cfg)
+    out = os.path.abspath(cfg["out_dir"])
     os.makedirs(out, exist_ok=True)
-    table = Table(os.path.join(out, "results.csv"), COLUMNS, KEY_FIELDS, runs_dir=os.path.join(out, "runs"))
+    table = optimum_table(out)
+    done = {table.key(r) for r in table.read()}
+    cfg = {**cfg, "out_dir": out}  # a job may start in another folder
+    tasks = [Task(f"d{d}", os.path.join(out, "groups", f"d{d}"), run_optimum_dim, (cfg, int(d)),
+                  threads=cfg.get("threads"))
+             for d in cfg["latent_dims"]
+             if any(table.key({"setting": name, "latent_dim": d, "batch_size": m}) not in done
+                    for m in batch_sizes(d, int(cfg["largest_factor"]), int(cfg["every_up_to"]))
+                    for name in cfg["settings"])]
+    execute_plan(tasks, launch, out, threads=cfg.get("threads"), progress=progress,
+                 run_here=lambda task: run_optimum_dim(*task.args, progress=progress))
+    return table.read()
+
+
+def run_optimum_dim(cfg: Dict, d: int, progress: Callable[[str], None] = print) -> None:
+    """The rows of latent dimension ``d`` that are missing."""
+    table = optimum_table(cfg["out_dir"])
     done = {table.key(r) for r in table.read()}
     commit = source_commit()
     tolerance, starts = float(cfg["tolerance"]), int(cfg["starts"])
@@ -87,37 +112,36 @@ def run_optimum_study(cfg: Dict, progress: Callable[[str], None] = print) -> Lis
         import torch
 
         torch.set_num_threads(int(cfg["threads"]))
-    for d in cfg["latent_dims"]:
-        for m in batch_sizes(d, int(cfg["largest_factor"]), int(cfg["every_up_to"])):
-            for name, spec in cfg["settings"].items():
-                spec = dict(spec)
-                hp = spec.pop("hp", "default")
-                if table.key({"setting": name, "latent_dim": d, "batch_size": m}) in done:
-                    continue
-                loss = loss_function(spec)
-                start = time.time()
-                found = best_of_starts(loss, m, d, starts, tolerance, int(cfg["max_iterations"]), float(cfg["stall"]))
-                aligned = best_of_starts(loss, m, d, starts, tolerance, int(cfg["max_iterations"]), float(cfg["stall"]),
-                                         aligned=True)
-                c = compare(loss, found, m, d)
-                row = {
-                    "setting": name, "latent_dim": d, "batch_size": m, "loss": spec["loss"],
-                    "loss_kwargs": json.dumps({k: v for k, v in spec.items() if k != "loss"}, sort_keys=True),
-                    "hp": hp, "known": c["known"], "is_known": "" if c["is_known"] is None else str(c["is_known"]).lower(),
-                    "loss_value": f"{found.loss:.12g}",
-                    "known_loss": "" if math.isnan(c["known_loss"]) else f"{c['known_loss']:.12g}",
-                    "aligned_loss": f"{aligned.loss:.12g}",
-                    "alignment": f"{c['alignment']:.3g}", "gram_values": json.dumps([round(v, 4) for v in c["gram_values"]]),
-                    "min_distance": f"{c['min_distance']:.6f}", "collapsed": str(c["collapsed"]).lower(),
-                    "starts": starts, "starts_at_best": sum(v <= found.loss + 1e-7 for v in found.start_losses),
-                    "stalled": found.stalled, "grad_max": f"{found.grad_norm:.3g}", "iterations": found.iterations,
-                    "seconds": round(time.time() - start, 2), "version": __version__, "commit": commit,
-                }
-                folder = os.path.join(out, "runs", f"{name}-d{d}-m{m}")
-                write_json(os.path.join(folder, CONFIGURATION), {"z1": found.z1.tolist(), "z2": found.z2.tolist()})
-                table.add(row, run_dir=folder)
-            progress(f"  d={d} M={m}: {len(cfg['settings'])} settings")
-    return table.read()
+    out = cfg["out_dir"]
+    for m in batch_sizes(d, int(cfg["largest_factor"]), int(cfg["every_up_to"])):
+        for name, spec in cfg["settings"].items():
+            spec = dict(spec)
+            hp = spec.pop("hp", "default")
+            if table.key({"setting": name, "latent_dim": d, "batch_size": m}) in done:
+                continue
+            loss = loss_function(spec)
+            start = time.time()
+            found = best_of_starts(loss, m, d, starts, tolerance, int(cfg["max_iterations"]), float(cfg["stall"]))
+            aligned = best_of_starts(loss, m, d, starts, tolerance, int(cfg["max_iterations"]), float(cfg["stall"]),
+                                     aligned=True)
+            c = compare(loss, found, m, d)
+            row = {
+                "setting": name, "latent_dim": d, "batch_size": m, "loss": spec["loss"],
+                "loss_kwargs": json.dumps({k: v for k, v in spec.items() if k != "loss"}, sort_keys=True),
+                "hp": hp, "known": c["known"], "is_known": "" if c["is_known"] is None else str(c["is_known"]).lower(),
+                "loss_value": f"{found.loss:.12g}",
+                "known_loss": "" if math.isnan(c["known_loss"]) else f"{c['known_loss']:.12g}",
+                "aligned_loss": f"{aligned.loss:.12g}",
+                "alignment": f"{c['alignment']:.3g}", "gram_values": json.dumps([round(v, 4) for v in c["gram_values"]]),
+                "min_distance": f"{c['min_distance']:.6f}", "collapsed": str(c["collapsed"]).lower(),
+                "starts": starts, "starts_at_best": sum(v <= found.loss + 1e-7 for v in found.start_losses),
+                "stalled": found.stalled, "grad_max": f"{found.grad_norm:.3g}", "iterations": found.iterations,
+                "seconds": round(time.time() - start, 2), "version": __version__, "commit": commit,
+            }
+            folder = os.path.join(out, "runs", f"{name}-d{d}-m{m}")
+            write_json(os.path.join(folder, CONFIGURATION), {"z1": found.z1.tolist(), "z2": found.z2.tolist()})
+            table.add(row, run_dir=folder)
+        progress(f"  d={d} M={m}: {len(cfg['settings'])} settings")
 
 
 # ------------------------------------------------------------------------------ report

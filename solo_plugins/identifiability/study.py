@@ -24,8 +24,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from solo_plugins._version import __version__, source_commit
 from solo_plugins.analysis.results import Table, write_json
+from solo_plugins.engine import Launch, execute_plan
 from solo_plugins.identifiability.measures import MEASUREMENTS
 from solo_plugins.identifiability.training import GroupSettings, Model, check_loss_spec, train_group
+from solo_plugins.launch import Task
 
 KEY_FIELDS = ("stage", "method", "variant", "latent_dim", "batch_size", "steps", "seed")
 COLUMNS = [
@@ -215,21 +217,36 @@ class Study:
     # ------------------------------------------------------------------------- running
 
     def run(self) -> List[Dict]:
+        """Each stage's runs without rows, one group, through the engine (in this process, or a
+        SLURM job per stage: a later stage's runs may depend on the earlier stages' rows, so each
+        waits for the one before it)."""
         source_commit()
+        launch = Launch.from_config(self.cfg)
         os.makedirs(self.cfg["out_dir"], exist_ok=True)
         stages = self.stages()
-        total_done = 0
         for k, (label, make) in enumerate(stages, 1):
-            rows = self.table.read()
-            done = {self.table.key(r) for r in rows}
-            runs = make(rows)
-            todo = [r for r in runs if r.key not in done]
-            total_done += len(runs) - len(todo)
+            todo = self.todo(make)
             if not todo:
                 continue
-            self.progress(f"[{k}/{len(stages)}] {label}: {len(todo)} runs ({len(runs) - len(todo)} already done)")
-            self.run_group(todo, curves=todo[0].stage != "selection")
+            self.progress(f"[{k}/{len(stages)}] {label}: {len(todo)} runs "
+                          f"({len(make(self.table.read())) - len(todo)} already done)")
+            task = self.task(label)
+            if not execute_plan([task], launch, self.cfg["out_dir"], threads=self.cfg.get("threads"),
+                                run_here=lambda t, todo=todo: self.run_group(todo, curves=todo[0].stage != "selection"),
+                                progress=self.progress):
+                break
         return self.table.read()
+
+    def todo(self, make: Callable[[List[Dict]], List[Run]]) -> List[Run]:
+        rows = self.table.read()
+        done = {self.table.key(r) for r in rows}
+        return [r for r in make(rows) if r.key not in done]
+
+    def task(self, label: str) -> Task:
+        cfg = {**self.cfg, "out_dir": os.path.abspath(self.cfg["out_dir"])}  # a job may start elsewhere
+        name = label.replace(" ", "-")
+        return Task(name, os.path.join(cfg["out_dir"], "groups", name), run_study_stage, (cfg, label),
+                    threads=self.cfg.get("threads"))
 
     def run_group(self, runs: Sequence[Run], curves: bool) -> None:
         first = runs[0]
@@ -257,6 +274,15 @@ class Study:
             self.progress(f"  {run.run_id}: R² {row['r2']}, Procrustes {row['procrustes']}"
                           + (f", diverged at step {row['diverged_step']}" if row["diverged_step"] != "" else ""))
         self.progress(f"  group of {len(runs)} runs in {result.seconds:.0f}s")
+
+
+def run_study_stage(cfg: Dict, label: str) -> None:
+    """One stage's runs without rows, as a launcher runs them (a SLURM job)."""
+    study = Study(cfg, progress=lambda line: print(line, flush=True))
+    make = dict(study.stages())[label]
+    todo = study.todo(make)
+    if todo:
+        study.run_group(todo, curves=todo[0].stage != "selection")
 
 
 def rounded(value: Optional[float], digits: int = 6):
