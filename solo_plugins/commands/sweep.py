@@ -228,7 +228,10 @@ def run_method(cfg: DictConfig, run: Run) -> Optional[Dict]:
 
     pre = _pretrain_config(cfg, run.method, run.batch_size, run.seed, run.run_id, run.variant)
     set_aside_unreadable(pre.checkpoint.dir)
-    loss_kwargs = {k: v for k, v in OmegaConf.to_container(pre.method_kwargs).items() if not k.startswith("proj")}
+    from solo.methods import METHODS  # the plugin's methods are registered by then
+
+    own = METHODS[pre.method].loss_kwargs
+    loss_kwargs = {k: v for k, v in OmegaConf.to_container(pre.method_kwargs).items() if k in own}
     start = time.time()
     checkpoint = pretrain(pre.copy())
     pretrain_s = round(time.time() - start, 1)

@@ -37,13 +37,15 @@ from solo_plugins.identifiability.data import (
 )
 from solo_plugins.identifiability.measures import measure
 
-#: Loss settings a study may give, per loss; anything else is a configuration error.
-LOSS_KEYS = {
-    "infonce": ("temperature",),
-    "dcl": ("temperature", "weight_sigma", "weight_grad"),
-    "dhel": ("temperature", "include_augs"),
-    "kcl": ("kernel", "t", "gamma", "s"),
+#: The losses a study may train, by name; each takes the settings its function declares
+#: (:func:`~solo_plugins.losses.loss_options`), anything else is a configuration error.
+LOSS_FUNCTIONS = {
+    "infonce": losses.infonce_loss_func,
+    "dcl": losses.dcl_loss_func,
+    "dhel": losses.dhel_loss_func,
+    "kcl": losses.kcl_loss_func,
 }
+LOSS_KEYS = {name: losses.loss_options(fn) for name, fn in LOSS_FUNCTIONS.items()}
 
 
 def check_loss_spec(spec: Dict, where: str = "loss") -> None:
@@ -60,12 +62,7 @@ def loss_function(spec: Dict, chunk_size: Optional[int] = None) -> Callable[[tor
     """The package's loss function for ``spec`` as f(z1, z2) -> scalar."""
     check_loss_spec(spec)
     kwargs = {k: v for k, v in spec.items() if k != "loss"}
-    fn = {
-        "infonce": losses.infonce_loss_func,
-        "dcl": losses.dcl_loss_func,
-        "dhel": losses.dhel_loss_func,
-        "kcl": losses.kcl_loss_func,
-    }[spec["loss"]]
+    fn = LOSS_FUNCTIONS[spec["loss"]]
     return lambda z1, z2: fn(z1, z2, **kwargs, chunk_size=chunk_size)
 
 

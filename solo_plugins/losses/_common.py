@@ -1,7 +1,8 @@
 """Input checks and shared pieces of the contrastive losses."""
 
 import functools
-from typing import NamedTuple, Optional, Tuple
+import inspect
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,24 @@ def check_pair(z1: torch.Tensor, z2: torch.Tensor) -> None:
         raise ValueError("z1 and z2 need at least one row")
     if not (z1.is_floating_point() and z2.is_floating_point()):
         raise ValueError(f"z1 and z2 must be floating point; got {z1.dtype} and {z2.dtype}")
+
+
+#: Keyword options that say how a loss is computed, not which loss: not among its settings.
+COMPUTATION_OPTIONS = ("chunk_size", "gather_distributed")
+
+
+def loss_options(loss: Callable) -> Tuple[str, ...]:
+    """The settings of a loss function or loss module: its keyword-only options, less those that
+    only say how it is computed. The one list the methods' configs, the studies' loss specs and
+    the sweep's ``loss_kwargs`` column take their keys from.
+
+    Example:
+        >>> from solo_plugins.losses import dhel_loss_func, loss_options
+        >>> loss_options(dhel_loss_func)
+        ('temperature', 'include_augs')
+    """
+    params = inspect.signature(loss).parameters.values()
+    return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in COMPUTATION_OPTIONS)
 
 
 def check_positive(name: str, value: float) -> None:

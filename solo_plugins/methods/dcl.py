@@ -1,6 +1,7 @@
 import omegaconf
 from solo.utils.misc import omegaconf_select
 
+from solo_plugins.losses import loss_options
 from solo_plugins.losses.dcl import dcl_loss_terms
 from solo_plugins.methods._contrastive import ContrastiveMethod, require_two_views
 from solo_plugins.methods.config import require_number
@@ -20,7 +21,7 @@ class DCL(ContrastiveMethod):
     """
 
     loss_name = "dcl"
-    loss_kwargs = ("temperature",)
+    loss_kwargs = tuple(k for k in loss_options(dcl_loss_terms) if not k.startswith("weight_"))  # DCLW weights
     weight_sigma = None
 
     def __init__(self, cfg: omegaconf.DictConfig):

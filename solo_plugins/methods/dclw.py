@@ -1,6 +1,7 @@
 import omegaconf
 from solo.utils.misc import omegaconf_select
 
+from solo_plugins.losses import loss_options
 from solo_plugins.losses.dcl import dcl_loss_terms
 from solo_plugins.methods.config import require_bool, require_number
 from solo_plugins.methods.dcl import DCL
@@ -24,7 +25,7 @@ class DCLW(DCL):
     """
 
     loss_name = "dclw"
-    loss_kwargs = ("temperature", "weight_sigma", "weight_grad")
+    loss_kwargs = loss_options(dcl_loss_terms)
 
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)

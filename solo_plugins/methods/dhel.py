@@ -1,6 +1,7 @@
 import omegaconf
 from solo.utils.misc import omegaconf_select
 
+from solo_plugins.losses import loss_options
 from solo_plugins.losses.dhel import dhel_loss_terms
 from solo_plugins.losses.multiview import mv_dhel_loss_terms
 from solo_plugins.methods._contrastive import ContrastiveMethod, require_two_views
@@ -25,7 +26,7 @@ class DHEL(ContrastiveMethod):
     """
 
     loss_name = "dhel"
-    loss_kwargs = ("temperature", "include_augs")
+    loss_kwargs = loss_options(dhel_loss_terms)
     uniformity_name = "uniformity"
 
     def __init__(self, cfg: omegaconf.DictConfig):

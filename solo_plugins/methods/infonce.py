@@ -1,6 +1,7 @@
 import omegaconf
 from solo.utils.misc import omegaconf_select
 
+from solo_plugins.losses import loss_options
 from solo_plugins.losses.infonce import infonce_loss_terms
 from solo_plugins.losses.multiview import mv_infonce_loss_terms
 from solo_plugins.methods._contrastive import ContrastiveMethod, num_views
@@ -26,7 +27,7 @@ class InfoNCE(ContrastiveMethod):
     """
 
     loss_name = "infonce"
-    loss_kwargs = ("temperature", "multiview")
+    loss_kwargs = (*loss_options(infonce_loss_terms), "multiview")  # multiview picks the loss
 
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)

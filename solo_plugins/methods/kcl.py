@@ -1,6 +1,7 @@
 import omegaconf
 from solo.utils.misc import omegaconf_select
 
+from solo_plugins.losses import loss_options
 from solo_plugins.losses.kcl import KERNELS, SCALE_KERNELS, kcl_loss_terms, kernel_parameter
 from solo_plugins.losses.multiview import mv_kcl_loss_terms
 from solo_plugins.methods._contrastive import ContrastiveMethod
@@ -27,7 +28,7 @@ class KCL(ContrastiveMethod):
     """
 
     loss_name = "kcl"
-    loss_kwargs = ("kernel", "t", "s", "gamma")
+    loss_kwargs = loss_options(kcl_loss_terms)
     uniformity_name = "energy"
 
     def __init__(self, cfg: omegaconf.DictConfig):
