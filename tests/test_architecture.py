@@ -74,14 +74,6 @@ def circles(edges: dict) -> list:
     return out
 
 
-def test_the_circle_finder_finds_a_circle_through_a_function_level_import(tmp_path):
-    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    known = {"pkg.a": "", "pkg.b": ""}
-    source = tmp_path / "a.py"
-    source.write_text("def f():\n    from pkg import b\n    from . import b as c\n")
-    assert imports_of("pkg.a", str(source), known) == {"pkg.b"}
-
-
 def test_no_module_of_the_package_is_part_of_an_import_circle():
     edges = graph()
     assert len(edges) > 50

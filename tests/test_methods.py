@@ -162,13 +162,22 @@ def test_fast_dev_run_fit_cifar_sized(name, tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(before, model.projector.parameters()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dhel", "kcl"])
-def test_fast_dev_run_fit_imagenet_sized(name, tmp_path):
-    cfg = base_cfg(name, dataset="imagenet100", crop=224, batch_size=2)
-    model = CLASSES[name](cfg)
+def test_an_imagenet_config_trains_solo_s_imagenet_resnet_on_224_pixel_crops(name, tmp_path):
+    """dataset: imagenet100 gives solo-learn's ImageNet ResNet (7x7 stride-2 stem and max-pool,
+    not the CIFAR stem), and one step on 224-pixel crops gives a finite loss and moves the
+    backbone's first layer."""
+    model = CLASSES[name](base_cfg(name, dataset="imagenet100", crop=224, batch_size=2))
+    assert model.backbone.conv1.kernel_size == (7, 7) and model.backbone.conv1.stride == (2, 2)
+    assert not isinstance(model.backbone.maxpool, torch.nn.Identity)
+    cifar = CLASSES[name](base_cfg(name))
+    assert cifar.backbone.conv1.kernel_size == (3, 3) and isinstance(cifar.backbone.maxpool, torch.nn.Identity)
+    before = model.backbone.conv1.weight.detach().clone()
     trainer = Trainer(fast_dev_run=True, accelerator="cpu", logger=False, default_root_dir=tmp_path)
     trainer.fit(model, DataLoader(FakeViews(2, size=224), batch_size=2))
-    assert trainer.state.finished
+    assert torch.isfinite(trainer.callback_metrics[f"train_{model.loss_name}_loss"])
+    assert not torch.equal(before, model.backbone.conv1.weight)
 
 
 def test_registration_is_idempotent_and_refuses_to_replace_another_class():

@@ -12,7 +12,8 @@ from solo_plugins.analysis.plots import plot_loss_vs_batch_size  # noqa: E402
 from solo_plugins.analysis.report import results_markdown  # noqa: E402
 from solo_plugins.commands._hydra import compose  # noqa: E402
 from solo_plugins.analysis.results import read_rows, row_key  # noqa: E402
-from solo_plugins.commands.sweep import Run, plan, sweep  # noqa: E402
+from solo_plugins.commands.sweep import sweep  # noqa: E402
+from solo_plugins.sweep.plan import Run, plan  # noqa: E402
 from tests.conftest import CONFIGS  # noqa: E402
 
 QUICK = [
@@ -165,18 +166,18 @@ def test_fashion_mnist_hyperparameter_sweep_extends_the_comparison_by_its_varian
 
 
 def test_views_variant_sets_the_number_of_crops():
-    from solo_plugins.commands.sweep import _pretrain_config
+    from solo_plugins.sweep.plan import pretrain_config
 
     cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", [
         f"config_dir={CONFIGS}", "methods=[dhel]", "batch_sizes=[8]", "seeds=[0]", "reference_rows=false",
         "variants={dhel: {views: [2, 4]}}"])
     runs = plan(cfg)
     assert [r.run_id for r in runs] == ["dhel-b8-s0", "dhel-views4-b8-s0"]  # 2 is the shipped setting
-    pre = _pretrain_config(cfg, "dhel", 8, 0, runs[1].run_id, runs[1].variant)
+    pre = pretrain_config(cfg, "dhel", 8, 0, runs[1].run_id, runs[1].variant)
     assert pre.augmentations[0].num_crops == 4 and pre.method_kwargs.temperature == 0.3
 
     # the report puts the shipped rows at the shipped number of views, read from the config
-    from solo_plugins.commands.sweep import shipped_settings
+    from solo_plugins.sweep.plan import shipped_settings
 
     assert shipped_settings(cfg) == {("dhel", "views"): 2}
     rows = [_row("dhel", 8, 0, 90.0, kwargs={"temperature": 0.3}),
@@ -273,7 +274,7 @@ def test_a_sweep_killed_mid_run_resumes_without_duplicate_rows(digits_root, tmp_
 
 
 def test_a_run_id_comes_from_its_resolved_config_and_not_from_where_it_runs(digits_root, tmp_path):
-    from solo_plugins.commands.sweep import with_config_ids
+    from solo_plugins.sweep.plan import with_config_ids
 
     def ids(out, root, extra=()):
         cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml",
@@ -305,14 +306,14 @@ def test_a_run_whose_config_changed_is_redone_in_its_folder_with_the_old_one_set
 
 
 def test_plan_names_and_skips_variants_that_are_not_numbers():
-    from solo_plugins.commands.sweep import _pretrain_config
+    from solo_plugins.sweep.plan import pretrain_config
 
     cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", [
         f"config_dir={CONFIGS}", "methods=[kcl,dhel]", "batch_sizes=[8]", "seeds=[0]", "reference_rows=false",
         "variants={kcl: {kernel: [gaussian, log], gamma: [4, 16.0]}, dhel: {include_augs: [true, false]}}"])
     variants = [r for r in plan(cfg) if r.variant]
     assert [r.run_id for r in variants] == ["kcl-kernellog-b8-s0", "kcl-gamma4-b8-s0", "dhel-include_augsfalse-b8-s0"]
-    log, no_augs = (_pretrain_config(cfg, r.method, 8, 0, r.run_id, r.variant) for r in (variants[0], variants[2]))
+    log, no_augs = (pretrain_config(cfg, r.method, 8, 0, r.run_id, r.variant) for r in (variants[0], variants[2]))
     assert log.method_kwargs.kernel == "log" and no_augs.method_kwargs.include_augs is False
 
 
@@ -320,7 +321,7 @@ def test_plan_names_and_skips_variants_that_are_not_numbers():
 def test_a_variant_value_reads_back_as_itself_through_hydra(value):
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from solo_plugins.commands.sweep import override_value, same_setting
+    from solo_plugins.sweep.plan import override_value, same_setting
 
     parsed = OverridesParser.create().parse_override(f"key={override_value(value)}").value()
     assert parsed == value and type(parsed) is type(value)
@@ -329,12 +330,13 @@ def test_a_variant_value_reads_back_as_itself_through_hydra(value):
 
 
 def test_a_rank_whose_folder_is_never_claimed_stops_with_an_error(tmp_path, monkeypatch):
-    import solo_plugins.commands.sweep as sweep_module
+    import solo_plugins.sweep.claims as claims
+    import solo_plugins.sweep.runs as runs
 
-    monkeypatch.setattr(sweep_module, "CLAIM_WAIT_S", 0.3)
-    monkeypatch.setattr(sweep_module, "task_rank", lambda: 1)
+    monkeypatch.setattr(claims, "CLAIM_WAIT_S", 0.3)
+    monkeypatch.setattr(runs, "task_rank", lambda: 1)
     cfg = compose(os.path.join(CONFIGS, "sweep"), "digits.yaml", [f"config_dir={CONFIGS}", f"out_dir={tmp_path}"])
     run = Run("dhel", 8, 0, config_id="abc123")
     with pytest.raises(RuntimeError, match=r"did not claim this folder for config abc123 within 0 s \(found no claim"):
-        sweep_module.execute_run(OmegaConf.to_container(cfg, resolve=True), run)
+        runs.execute_run(OmegaConf.to_container(cfg, resolve=True), run)
     assert not any(p.suffix == ".ckpt" for p in tmp_path.rglob("*"))
