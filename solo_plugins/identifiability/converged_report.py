@@ -11,6 +11,7 @@ import statistics
 from typing import Dict, List, Sequence, Tuple
 
 from solo_plugins.analysis.statistics import spearman_interval
+from solo_plugins.identifiability.selection import selection_lines
 from solo_plugins.identifiability.converged_study import converged_table
 from solo_plugins.identifiability.plots import plot_curves, plot_early_vs_converged
 from solo_plugins.identifiability.rows import (
@@ -171,7 +172,11 @@ def write_converged_report(out_dir: str, cfg: Dict) -> str:
                   *tuned_table(tuned, "r2_early"), "",
                   "## Hyperparameter sensitivity: tuned − default, Procrustes", "", *tuned_table(tuned, "procrustes"), "",
                   "## R² at convergence or at the cap (tuned)", "", *value_table(_select(rows, "converged", "tuned"), "r2"), ""]
-    for stage in sorted({r["stage"] for r in rows} - {"converged"}):
+    if any(r["hp"] == "grid" for r in rows):
+        defaults = {m: dict(v) for m, v in (cfg.get("methods") or {}).items()}
+        grids = {int(b["batch_size"]): b.get("grid") or {} for s in cfg.get("settings") or [] for b in s["batches"]}
+        lines += selection_lines(rows, defaults, grids)
+    for stage in sorted({r["stage"] for r in rows if r["hp"] != "grid"} - {"converged"}):
         sel = _select(rows, stage)
         lines += [f"## {stage}: R²", "", *value_table(sel, "r2"), "", f"## {stage}: stopping", "",
                   *stopped_table(sel), "", f"## {stage}: paired differences", "",

@@ -84,3 +84,41 @@ def edge_extensions(pick_: Pick, grid: Dict[str, Sequence[float]]) -> List[Dict]
             if at == edge:
                 out.append({**pick_.point.settings, key: at * factor})
     return out
+
+
+def _settings_text(settings: Dict) -> str:
+    return ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k} {v}"
+                     for k, v in sorted(settings.items()) if k != "kernel")
+
+
+def selection_lines(rows: Sequence[Dict], defaults: Dict[str, Dict], grids: Dict[int, Dict[str, Dict]]) -> List[str]:
+    """The picks and the sensitivity tables of a selection's rows (markdown lines): ``defaults``
+    holds each method's shipped loss settings, ``grids`` each batch size's grid (as in the
+    config), for the edges."""
+    sizes = sorted({int(r["batch_size"]) for r in rows if r.get("hp") == "grid"})
+    methods = [m for m in defaults if any(r["method"] == m and r.get("hp") == "grid" for r in rows)]
+    picks_, spread = [], []
+    for b in sizes:
+        for m in methods:
+            p = pick(rows, m, b, {k: v for k, v in defaults[m].items() if k != "loss"})
+            if p is None:
+                continue
+            edges = edge_extensions(p, (grids.get(b) or {}).get(m) or {})
+            shipped = (f"{p.default.mean_r2:.3f} ({p.default.converged}/{p.default.seeds})"
+                       if p.default is not None else "not on the grid")
+            picks_.append(f"| {m} | {b} | {_settings_text(p.point.settings)} | {p.point.mean_r2:.3f} ± "
+                          f"{p.point.half_range:.3f} ({p.point.converged}/{p.point.seeds}) | {shipped} | {p.reason}"
+                          f"{'; at the cap' if p.at_cap else ''}"
+                          f"{'; on an edge: ' + '; '.join(_settings_text(e) for e in edges) if edges else ''} |")
+            points = grid_points(rows, m, b)
+            means = [q.mean_r2 for q in points]
+            whole = [q for q in points if q.converged == q.seeds]
+            spread.append(f"| {m} | {b} | {len(points)} | {len(whole)} | {min(means):.3f} | {max(means):.3f} | "
+                          f"{max(means) - min(means):.3f} |")
+    return ["## Picks at convergence", "",
+            "Mean R² ± half-range over the selection seeds (seeds converged/seeds), at convergence or at the cap.", "",
+            "| method | batch | pick | its R² | the shipped default's R² | why |", "|---|---|---|---|---|---|",
+            *picks_, "",
+            "## Sensitivity: the spread of R² over each grid", "",
+            "| method | batch | grid points | points converged on every seed | lowest mean R² | highest | spread |",
+            "|---|---|---|---|---|---|---|", *spread, ""]
