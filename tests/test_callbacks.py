@@ -52,6 +52,7 @@ def _steps_per_run(digits_root, tmp_path, extra, metrics_on):
     return torch.load(ckpt, weights_only=False)["global_step"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loader", ["dali", "torchvision"])
 def test_metrics_callback_leaves_every_training_step_to_the_loop(loader, digits_root, tmp_path):
     """Under DALI the training loader is one stateful iterator: a callback that read it took

@@ -40,6 +40,7 @@ def _batch(n=10):
     return idx, [v.double() for v in views], y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dhel", "kcl", "infonce"])
 def test_chunked_step_equals_the_plain_step_with_eval_mode_batchnorm(name):
     plain, chunked = _models(name, chunk=3)
@@ -110,6 +111,7 @@ def test_forward_chunk_size_bad_values_are_config_errors(bad):
         CLASSES["kcl"](base_cfg("kcl", forward_chunk_size=bad))
 
 
+@pytest.mark.slow
 def test_pretraining_with_chunks_converges_like_without(digits_root, tmp_path):
     from solo_plugins.commands.pretrain import pretrain
     from solo_plugins.evaluation import evaluate_checkpoint

@@ -124,6 +124,7 @@ def tiny_study(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_every_run_stops_converged_or_at_its_cap_with_its_early_values(tiny_study):
     rows = _rows(tiny_study)
     assert len(rows) == 10  # 4 methods x 2 seeds, and DHEL tuned x 2 seeds
@@ -138,6 +139,7 @@ def test_every_run_stops_converged_or_at_its_cap_with_its_early_values(tiny_stud
     assert {r["converged"] for r in rows.values()} == {"true", "false"}  # this tiny setting has both
 
 
+@pytest.mark.slow
 def test_a_converged_run_equals_the_same_run_trained_alone_to_that_step(tiny_study):
     """A run that left the stack early, and one that stayed in it to the cap, each equal the
     run trained alone for as many steps (train_group, one model)."""
@@ -153,6 +155,7 @@ def test_a_converged_run_equals_the_same_run_trained_alone_to_that_step(tiny_stu
         assert abs(alone.final[0]["procrustes"] - float(r["procrustes"])) < 1e-4
 
 
+@pytest.mark.slow
 def test_the_report_counts_converged_runs_in_every_cell_and_draws_its_figures(tiny_study):
     from solo_plugins.identifiability.converged_report import write_converged_report
 
@@ -169,6 +172,7 @@ def test_the_report_counts_converged_runs_in_every_cell_and_draws_its_figures(ti
     assert {c["step"] for c in curve} >= {"0", "200", "500"}
 
 
+@pytest.mark.slow
 def test_a_killed_study_resumes_to_the_same_rows(tiny_study, tmp_path):
     cfg = _tiny_cfg(tmp_path, checkpoint_minutes=0)
 
@@ -194,6 +198,7 @@ def test_a_killed_study_resumes_to_the_same_rows(tiny_study, tmp_path):
     assert not list((tmp_path / "groups").iterdir())  # a finished group leaves no state
 
 
+@pytest.mark.slow
 def test_a_warned_group_saves_at_once_hands_the_signal_on_and_its_requeue_gives_the_same_rows(tiny_study, tmp_path):
     """What a SLURM array task of the converged stage does on SLURM's warning signal: with a
     handler installed (submitit's, here one that records the call and exits as submitit does),
@@ -234,6 +239,7 @@ def test_a_warned_group_saves_at_once_hands_the_signal_on_and_its_requeue_gives_
     assert not (tmp_path / "groups" / "converged-b64-defaults.pt").exists()
 
 
+@pytest.mark.slow
 def test_an_unreadable_group_state_starts_the_group_again(tmp_path):
     cfg = _tiny_cfg(tmp_path)
     cfg["settings"][0]["batches"][0].pop("tuned")
@@ -263,6 +269,7 @@ def test_bad_converged_configs_are_named(tmp_path, change, match):
         check_converged_study(cfg)
 
 
+@pytest.mark.slow
 def test_a_group_filter_runs_only_the_named_groups_and_names_an_unknown_one(tmp_path):
     cfg = _tiny_cfg(tmp_path, groups=["converged b64 tuned"])
     ConvergedStudy(cfg, progress=lambda line: None).run()
@@ -298,6 +305,7 @@ def test_the_reference_configurations_have_their_inner_products():
     assert describe(c, c)["gram_values"] == pytest.approx([-1.0, 0.0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 @pytest.mark.parametrize("d", [2, 3])
 def test_every_shipped_loss_is_minimized_by_the_aligned_simplex_up_to_d_plus_1(name, d):
@@ -352,6 +360,7 @@ def test_the_optimum_grid_and_its_config_checks():
 # ------------------------------------------------------ hyperparameters selected at convergence
 
 
+@pytest.mark.slow
 def test_a_grid_group_gives_the_rows_of_the_same_settings_trained_as_defaults_and_tuned(tiny_study, tmp_path):
     """The grid's points train stacked in one group; each equals the same settings trained in
     the default and tuned groups (a run's trajectory does not depend on its stack)."""
@@ -399,6 +408,19 @@ def test_the_pick_prefers_converged_seeds_then_r2_and_keeps_a_default_within_the
     assert p.at_cap and p.point.settings == {"gamma": 16, "t": 2.0}
     assert edge_extensions(p, {"gamma": [4, 16], "t": [2.0]}) == [{"gamma": 32.0, "t": 2.0}]
     assert pick(at_cap, "kcl", 32, {}) is None
+
+
+def test_the_selection_report_finds_a_kcl_default_on_its_grid_and_measures_the_spread():
+    from solo_plugins.identifiability.selection import selection_lines
+
+    point = lambda g, t: {"kernel": "gaussian", "gamma": g, "t": t}  # noqa: E731  (as the rows hold it)
+    rows = [_grid_row("kcl", point(16.0, 2.0), s, r2, False) for s, r2 in ((100, 0.90), (101, 0.88))]
+    rows += [_grid_row("kcl", point(4.0, 2.0), s, r2, False) for s, r2 in ((100, 0.91), (101, 0.89))]
+    default = {"kcl": {"loss": "kcl", "kernel": "gaussian", "t": 2.0, "gamma": 16.0}}
+    text = "\n".join(selection_lines(rows, default, {32: {"kcl": {"gamma": [4.0, 16.0], "t": [2.0]}}}))
+    # gamma 4 is 0.01 better, within the half-range 0.01: the shipped default stays
+    assert "| kcl | 32 | gamma 16, t 2 | 0.890 ± 0.010 (0/2) | 0.890 (0/2) | the shipped default, within" in text
+    assert "| kcl | 32 | 2 | 0 | 0.890 | 0.900 | 0.010 |" in text
 
 
 def test_the_shipped_selection_config_covers_the_grid_the_issue_asks_for():

@@ -81,6 +81,7 @@ def _lone_rank_worker(rank, world, init_file, sizes, out_file):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_a_loss_called_by_one_rank_alone_returns_that_rank_s_loss_at_once():
     ranks = run_on_two_ranks(_lone_rank_worker, [5, 5])
     got = ranks[0]
@@ -194,6 +195,7 @@ def _ragged_worker(rank, world, init_file, sizes, out_file):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_methods_gather_a_ragged_last_batch_exactly_on_two_ranks():
     sizes = [6, 5]
     ranks = run_on_two_ranks(_ragged_worker, sizes)
@@ -240,6 +242,7 @@ def _checkpoint_folder(tmp_path):
     return folder, good
 
 
+@pytest.mark.slow
 def test_one_process_scans_the_checkpoints_and_the_others_wait_for_it(tmp_path):
     import multiprocessing
     import time

@@ -63,6 +63,7 @@ def _single_process(loss_fn, n_total):
     return loss.detach(), [p.grad for p in model.parameters()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sizes", [(4, 4), (3, 5), (1, 1)], ids=["equal", "unequal", "one_row_each"])
 def test_two_gloo_ranks_equal_one_process_on_the_whole_batch(sizes):
     with tempfile.TemporaryDirectory() as tmp:

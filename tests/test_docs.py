@@ -44,6 +44,8 @@ def test_the_docstring_examples_pass_as_doctests(package):
     assert attempted >= 20
 
 
+@pytest.mark.slow
+@pytest.mark.slow
 def test_the_site_builds_with_warnings_as_errors(tmp_path):
     pytest.importorskip("sphinx")
     pytest.importorskip("myst_parser")

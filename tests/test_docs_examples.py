@@ -23,6 +23,7 @@ def test_the_page_has_the_three_programs():
     assert len(PROGRAMS) == 3, list(PROGRAMS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("title", list(PROGRAMS))
 def test_a_program_of_the_page_runs(title, tmp_path):
     code = PROGRAMS[title]

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import REPO
 
 
+@pytest.mark.slow
 def test_gpu_check_quick_runs_every_section_and_passes(tmp_path):
     pytest.importorskip("solo.methods")
     out = tmp_path / "report.md"
@@ -28,6 +29,7 @@ def test_gpu_check_quick_runs_every_section_and_passes(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["dali", "report.md"]  # everything under the report's folder
 
 
+@pytest.mark.slow
 def test_bench_tiled_quick_prints_whole_and_tiled_rows(tmp_path):
     run = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "bench_tiled.py"), "--sizes", "256",
                           "--chunk", "64", "--losses", "dhel", "kcl riesz"], capture_output=True, text=True,

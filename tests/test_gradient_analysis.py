@@ -37,6 +37,7 @@ def test_the_whole_set_as_a_batch_has_no_bias_and_no_spread():
         assert by_size[16]["bias"] < 1e-10 and by_size[16]["std"] < 1e-10, name
 
 
+@pytest.mark.slow
 def test_monte_carlo_noise_is_taken_out_of_the_bias():
     z1, z2 = clustered_pairs(n=64, dim=4)
     stats = gradient_statistics(z1, z2, [4, 32], losses={"kcl": DEFAULT_LOSSES["kcl"]}, batches=64)

@@ -101,6 +101,7 @@ def _step_problems(name, device, crops=2, **kwargs):
     return log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["cpu", "meta"])
 @pytest.mark.parametrize(
     "name,kwargs",
@@ -156,6 +157,7 @@ def _single_process(loss_fn, sizes):
     return loss.detach(), a.grad, b.grad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sizes", [(4, 4), (3, 5)], ids=["equal", "uneven"])
 def test_distributed_losses_sync_only_for_uneven_shards_and_stay_exact(sizes):
     ranks = run_on_two_ranks(_worker, sizes)

@@ -49,6 +49,7 @@ def _mean_cosine(d, kappa):
     return ive(d / 2, kappa) / ive(d / 2 - 1, kappa)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d,kappa", [(3, 1.0), (3, 10.0), (10, 10.0), (10, 50.0), (64, 10.0)])
 def test_positives_have_the_concentration_asked(d, kappa):
     n = 100_000
@@ -71,6 +72,7 @@ def test_vmf_rejects_a_bad_concentration():
         sample_vmf(sample_sphere(4, 3, _gen()), 0.0, _gen())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [10, 64])
 def test_the_mixing_is_invertible_and_well_conditioned(d):
     weights = mixing_weights(d, 3, _gen(4))
@@ -141,6 +143,7 @@ TINY = dict(latent_dim=4, hidden=(16, 16), batch_size=8, steps=30, eval_steps=(0
             curve_points=200, pairwise_points=100, loss_batches=4, large_batch=256, data_chunk=7)
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_others_follows_its_trajectory_alone():
     alone = train_group([Model("dhel", SPECS["dhel"], 1)], GroupSettings(**TINY))
     models = [Model("infonce", SPECS["infonce"], 0), Model("dhel", SPECS["dhel"], 1), Model("kcl", SPECS["kcl"], 1)]
@@ -153,6 +156,7 @@ def test_a_model_trained_with_others_follows_its_trajectory_alone():
     assert together.curves[1][-1]["r2"] != together.curves[1][0]["r2"]
 
 
+@pytest.mark.slow
 def test_training_recovers_the_latents():
     settings = GroupSettings(**{**TINY, "latent_dim": 3, "hidden": (64, 64), "batch_size": 64, "steps": 400,
                                 "eval_steps": (0,), "kappa": 10.0})
@@ -164,6 +168,7 @@ def test_training_recovers_the_latents():
     assert result.oracle[0] < result.final[0]["loss_large"]  # the true latents beat a trained encoder
 
 
+@pytest.mark.slow
 def test_a_diverging_model_is_reported_and_leaves_the_others_alone(monkeypatch):
     real = ident.loss_function
 
@@ -207,6 +212,7 @@ def tiny_study(out, **changes):
     return cfg
 
 
+@pytest.mark.slow
 def test_the_tiny_study_rows_resume_and_report(tmp_path):
     lines = []
     study = Study(tiny_study(tmp_path / "s"), progress=lines.append)
@@ -321,6 +327,7 @@ def test_spearman_against_hand_computed_cases():
 # ------------------------------------------------------------------------------ command
 
 
+@pytest.mark.slow
 def test_the_command_runs_the_shipped_config_from_any_directory(tmp_path):
     pytest.importorskip("hydra")
     out = tmp_path / "study"

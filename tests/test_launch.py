@@ -85,3 +85,46 @@ def _other_ranks_return_none(value):
     from solo_plugins.launch import task_rank
 
     return {"value": value} if task_rank() == 0 else None
+
+
+def _fails(value):
+    raise RuntimeError(f"run {value} failed")
+
+
+def test_the_engine_runs_a_plan_here_in_order_and_hands_each_row_on(tmp_path):
+    from solo_plugins.engine import Launch, execute_plan
+
+    tasks = [Task(f"t{k}", str(tmp_path / f"t{k}"), _row, (k,)) for k in range(3)]
+    landed = []
+    assert execute_plan(tasks, Launch(), str(tmp_path), on_row=lambda t, r: landed.append((t.run_id, r["value"])))
+    assert landed == [("t0", 0), ("t1", 1), ("t2", 2)]
+    assert [read_row(t.folder)["value"] for t in tasks] == [0, 1, 2]
+    # a study's groups run in this process through its own function, with the same plan
+    here = []
+    execute_plan(tasks[:1], Launch(), str(tmp_path), run_here=lambda t: here.append(t.run_id))
+    assert here == ["t0"]
+    with pytest.raises(RuntimeError, match="run 7 failed"):  # locally a failing run stops the plan
+        execute_plan([Task("bad", str(tmp_path / "bad"), _fails, (7,))], Launch(), str(tmp_path))
+    several = Task("ddp", str(tmp_path / "ddp"), _row, (0,), devices=2)
+    with pytest.raises(LaunchError, match="launcher=local runs one process; ddp train on several devices"):
+        execute_plan([several], Launch(), str(tmp_path))
+
+
+@pytest.mark.parametrize("cfg, match", [
+    ({"launcher": "pbs"}, "launcher must be one of local, slurm"),
+    ({"action": "cancel"}, "action must be one of run, status, collect; got 'cancel'"),
+    ({"launcher": "slurm", "threads": 4, "slurm": {"cpus_per_task": 2}}, "threads=4 but slurm.cpus_per_task=2"),
+])
+def test_a_config_s_launch_settings_are_checked_before_anything_runs(cfg, match):
+    from solo_plugins.engine import Launch
+
+    with pytest.raises(LaunchError, match=match):
+        Launch.from_config(cfg)
+
+
+def test_a_study_s_threads_give_its_tasks_cpus_unless_slurm_says_otherwise():
+    from solo_plugins.engine import Launch
+
+    assert Launch.from_config({"launcher": "slurm", "threads": 2}).slurm_parameters(2)["cpus_per_task"] == 2
+    assert Launch.from_config({"launcher": "slurm", "threads": 2, "slurm": {"cpus_per_task": 4}}) \
+        .slurm_parameters(2)["cpus_per_task"] == 4

@@ -63,6 +63,7 @@ def _worker(rank, world, init_file, sizes, out_file):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_equal_lightly_with_gathering_on():
     ranks = run_on_two_ranks(_worker, [5, 5])
     for rank, results in enumerate(ranks):

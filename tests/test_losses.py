@@ -55,6 +55,7 @@ def _ids(case):
     return fn.__name__.replace("_loss_func", "") + "-" + "-".join(f"{v}" for v in kw.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
 @pytest.mark.parametrize("n,d", SIZES)
 def test_value_and_gradient_match_float64_reference(case, n, d):

@@ -69,6 +69,7 @@ def test_registered_under_paper_names(name):
     assert BaseMethod._BACKBONES["small_cnn"] is solo_plugins.backbones.small_cnn
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CLASSES))
 def test_construct_forward_shapes_and_learnable_params(name):
     model = CLASSES[name](base_cfg(name))
@@ -85,6 +86,7 @@ def test_mlp_bn_projector_option():
     assert [type(m).__name__ for m in model.projector] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
 
 
+@pytest.mark.slow
 def test_paper_projector_is_the_simclr_pytorch_head_with_a_frozen_last_bias(tmp_path):
     """Linear(no bias)-BN-ReLU-Linear(no bias)-BN whose bias stays 0 through training."""
     model = InfoNCE(base_cfg("infonce", projector="paper"))
@@ -123,6 +125,7 @@ def test_old_proj_batchnorm_key_names_its_replacement():
         DHEL(base_cfg("dhel", proj_batchnorm=True))
 
 
+@pytest.mark.slow
 def test_infonce_method_is_solo_simclr_loss_on_the_same_projections(monkeypatch):
     """The registered infonce method's loss against solo-learn's own simclr_loss_func."""
     from solo.losses.simclr import simclr_loss_func
@@ -137,6 +140,7 @@ def test_infonce_method_is_solo_simclr_loss_on_the_same_projections(monkeypatch)
     torch.testing.assert_close(logged["train_infonce_loss"], expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_step_uses_the_loss_library_and_logs_both_parts(monkeypatch):
     from solo_plugins.losses import kcl_loss_terms
 
@@ -153,6 +157,7 @@ def test_training_step_uses_the_loss_library_and_logs_both_parts(monkeypatch):
     torch.testing.assert_close(loss, expected.loss + logged["train_class_loss"], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CLASSES))
 def test_fast_dev_run_fit_cifar_sized(name, tmp_path):
     model = CLASSES[name](base_cfg(name))
@@ -199,6 +204,7 @@ def test_registration_is_idempotent_and_refuses_to_replace_another_class():
         solo_methods.METHODS["kcl"] = original
 
 
+@pytest.mark.slow
 def test_steps_log_without_collectives_and_the_epoch_mean_is_synced_once(tmp_path):
     """Per-step values are logged without sync_dist (no all-reduce per step under DDP); the
     epoch means of the same values are logged once per epoch, with sync_dist."""

@@ -37,6 +37,7 @@ def test_uniform_points_are_near_zero_distance():
     assert float(wasserstein_uniformity(_sphere(1500, 16))) < 0.01
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d,k", [(16, 4), (64, 8), (128, 2)])
 def test_subspace_points_sit_at_the_predicted_distance(d, k):
     # Theory: inner products of uniform points on a k-dim great subsphere follow the
@@ -89,6 +90,7 @@ def test_metrics_on_cuda_tensors():
     assert math.isfinite(float(uniformity(z))) and math.isfinite(float(alignment(z, z)))
 
 
+@pytest.mark.slow
 def test_kcl_expected_loss_is_flat_in_batch_size_and_infonce_is_not():
     from solo_plugins.analysis.loss_vs_batch_size import expected_loss_by_batch_size
 

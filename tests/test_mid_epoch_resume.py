@@ -90,6 +90,7 @@ def _pretrain_in_process(digits_root, out, workers, monkeypatch, signal_at=None)
     return records
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_one_process_resumes_the_interrupted_epoch_where_it_stopped(digits_root, tmp_path, monkeypatch, workers):
     uninterrupted = _pretrain_in_process(digits_root, tmp_path / "whole", workers, monkeypatch)

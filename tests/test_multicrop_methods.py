@@ -43,6 +43,7 @@ def _cfg(helpers, name, kwargs, large, small):
     return cfg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crops", [(2, 0), (4, 0), (2, 6)], ids=["2+0", "4+0", "2+6"])
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_crop_is_a_view(name, crops, monkeypatch):

@@ -152,6 +152,7 @@ def _worker(rank, world, init_file, sizes, out_file):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_with_unequal_shards_equal_one_process():
     sizes = (3, 5)
     with tempfile.TemporaryDirectory() as tmp:

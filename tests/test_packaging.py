@@ -31,6 +31,7 @@ print(float(dhel_loss_func(z, z.flip(0))) + float(kcl_loss_func(z, z)) + float(w
     assert math.isfinite(float(result.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.slow
 def test_import_registers_into_solo_learn_when_present():
     code = "import solo.methods, solo_plugins; assert {'dhel','kcl','dcl','dclw'} <= set(solo.methods.METHODS)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -56,6 +57,7 @@ def fresh_venv_seeing_this_interpreter(venv) -> "os.PathLike":
     return os.path.join(venv, "bin")
 
 
+@pytest.mark.slow
 def test_a_fresh_venv_sees_this_interpreter_s_packages_not_only_the_base_ones(tmp_path):
     import os
 
@@ -68,6 +70,7 @@ def test_a_fresh_venv_sees_this_interpreter_s_packages_not_only_the_base_ones(tm
     assert out[0] == str(tmp_path / "venv") and out[1] == torch.__file__
 
 
+@pytest.mark.slow
 def test_wheel_ships_the_configs_and_runs_from_an_empty_directory(tmp_path):
     """Build the wheel, install it into a fresh virtual environment next to solo-learn (the
     environment's site-packages), then run a shipped config by name and the demo's first
@@ -143,6 +146,7 @@ def _python(code, python=sys.executable, **kwargs):
     return subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=600, **kwargs)
 
 
+@pytest.mark.slow
 def test_the_core_imports_torch_and_the_standard_library_only():
     """0.3 imported solo-learn, lightning and timm with solo_plugins.losses (7.8 s)."""
     code = ("import sys, solo_plugins.losses, solo_plugins.metrics, solo_plugins.distributed\n"
@@ -181,6 +185,7 @@ def _prints_ok(code):
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_import_solo_plugins_registers_only_once_solo_methods_executes():
     _prints_ok("import sys, solo_plugins\nassert 'solo' not in sys.modules and 'torch' not in sys.modules\n"
                "import solo.methods\nfrom solo.methods.base import BaseMethod\n"
@@ -188,6 +193,7 @@ def test_import_solo_plugins_registers_only_once_solo_methods_executes():
                "assert 'small_cnn' in BaseMethod._BACKBONES")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first", ["solo_plugins.methods.config", "solo_plugins.methods._contrastive",
                                    "solo_plugins.commands.pretrain"])
 def test_registration_waits_for_the_plugin_s_registry_when_the_plugin_imports_solo_methods_first(first):
@@ -199,6 +205,7 @@ def test_registration_waits_for_the_plugin_s_registry_when_the_plugin_imports_so
                "assert not [m for m in caught if 'solo-plugins' in m], caught")
 
 
+@pytest.mark.slow
 def test_a_name_solo_learn_already_has_gives_one_warning_and_keeps_solo_learn_s():
     """As with the upstream series, which gives solo-learn its own dhel."""
     _prints_ok(_RECORD_WARNINGS + "import solo.methods as m\nclass DHEL: pass\nm.METHODS['dhel'] = DHEL\n"
@@ -207,6 +214,7 @@ def test_a_name_solo_learn_already_has_gives_one_warning_and_keeps_solo_learn_s(
                + "assert m.METHODS['dhel'] is DHEL and m.METHODS['kcl'].__module__ == 'solo_plugins.methods.kcl'")
 
 
+@pytest.mark.slow
 def test_a_registration_that_fails_warns_once_and_never_breaks_the_import():
     _prints_ok(_RECORD_WARNINGS + "import importlib.abc, sys\n"
                "class Blocked(importlib.abc.MetaPathFinder):\n"
@@ -235,6 +243,7 @@ def installed_wheel(tmp_path_factory):
     return wheel, os.path.join(bin_dir, "python")
 
 
+@pytest.mark.slow
 def test_the_wheel_s_pth_line_installs_the_hook_and_imports_nothing_heavy(installed_wheel, tmp_path):
     """Every Python of the environment runs the line: the finder is there before any user
     code imports solo_plugins, and neither torch nor anything heavy is imported."""
@@ -251,6 +260,7 @@ def test_the_wheel_s_pth_line_installs_the_hook_and_imports_nothing_heavy(instal
     assert result.stdout.strip() == "True [] True"
 
 
+@pytest.mark.slow
 def test_a_plain_solo_script_finds_method_dhel_in_both_ddp_ranks_of_a_non_editable_install(installed_wheel, tmp_path):
     """No `solo-plugins run`, no import of solo_plugins in the script: the .pth line does it, in
     the rank Lightning starts by re-running the script too. The same script under this
@@ -336,6 +346,7 @@ print(sum(examples.values()), 'examples;', 'without one:', without)
 """
 
 
+@pytest.mark.slow
 def test_the_wheel_without_extras_works_in_a_torch_only_venv(tmp_path):
     """Installed with --no-deps next to torch alone: every docstring example of the losses,
     the metrics and the distributed helpers passes (every public name has one), the command

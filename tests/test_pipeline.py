@@ -21,6 +21,7 @@ from tests.conftest import CONFIGS, compose, digits_overrides  # noqa: E402
 QUICK = ["max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=1", "optimizer.batch_size=32"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["infonce", "dhel", "kcl", "dcl", "dclw", "simclr", "dhel_4views", "kcl_4views"])
 def test_pretrain_command_on_real_image_folder(method, digits_root, tmp_path):
     cfg = compose("pretrain", "digits", f"{method}.yaml", digits_overrides(digits_root, tmp_path, QUICK))
@@ -28,6 +29,7 @@ def test_pretrain_command_on_real_image_folder(method, digits_root, tmp_path):
     assert ckpt is not None and os.path.exists(ckpt)
 
 
+@pytest.mark.slow
 def test_checkpoint_loads_into_linear_eval_with_every_backbone_key(digits_root, tmp_path):
     cfg = compose("pretrain", "digits", "dhel.yaml", digits_overrides(digits_root, tmp_path, QUICK))
     ckpt = pretrain(cfg)
@@ -66,6 +68,7 @@ def test_linear_options_are_checked_before_any_checkpoint_is_read(override, matc
         linear_eval(lin)
 
 
+@pytest.mark.slow
 def test_cached_features_train_the_classifier_as_the_images_do(digits_root, tmp_path):
     ckpt = pretrain(compose("pretrain", "digits", "kcl.yaml", digits_overrides(digits_root, tmp_path, QUICK)))
     runs = {}
@@ -93,6 +96,7 @@ def test_whole_image_training_transform_is_the_validation_one():
     assert any(not torch.equal(cropped["T_train"](image), cropped["T_val"](image)) for _ in range(5))
 
 
+@pytest.mark.slow
 def test_feature_batchnorm_standardizes_the_features_before_the_classifier(digits_root, tmp_path):
     ckpt = pretrain(compose("pretrain", "digits", "dcl.yaml", digits_overrides(digits_root, tmp_path, QUICK)))
     lin = compose("linear", "digits", "linear.yaml", digits_overrides(
@@ -121,6 +125,7 @@ def test_feature_batchnorm_standardizes_the_features_before_the_classifier(digit
     torch.testing.assert_close(out.var(dim=0, unbiased=False), v / (v + 1e-5), rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_auto_resume_continues_the_run(digits_root, tmp_path, capsys):
     overrides = digits_overrides(digits_root, tmp_path, ["max_epochs=2", "+checkpoint.keep_prev=True"] + QUICK[1:])
     last = pretrain(compose("pretrain", "digits", "kcl.yaml", overrides))
@@ -135,6 +140,7 @@ def test_auto_resume_continues_the_run(digits_root, tmp_path, capsys):
     assert state["epoch"] == 1 and state["global_step"] == 4
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_returns_its_checkpoint(digits_root, tmp_path):
     # a sweep killed after a run's last checkpoint was written resumes it with nothing to do
     overrides = digits_overrides(digits_root, tmp_path, QUICK + ["auto_resume.enabled=True"])
@@ -169,6 +175,7 @@ def _shipped_configs():
         yield os.path.basename(os.path.dirname(path)), os.path.basename(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset,name", list(_shipped_configs()))
 def test_every_shipped_pretrain_config_parses_and_builds(dataset, name, digits_root):
     from omegaconf import OmegaConf
@@ -184,6 +191,7 @@ def test_every_shipped_pretrain_config_parses_and_builds(dataset, name, digits_r
     assert model(torch.randn(2, 3, 32, 32))["z"].shape[1] == cfg.method_kwargs.proj_output_dim
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", sorted(os.listdir(os.path.join(CONFIGS, "linear"))))
 def test_every_shipped_linear_config_parses_and_builds(dataset, digits_root):
     from omegaconf import OmegaConf
@@ -205,6 +213,7 @@ def _run(args, cwd, timeout=600):
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,chunks", [
     ("dhel", []), ("kcl", []),
     ("dhel", ["+method_kwargs.loss_chunk_size=12", "+method_kwargs.forward_chunk_size=12"]),
@@ -219,6 +228,7 @@ def test_two_process_cpu_ddp_fit(method, chunks, digits_root, tmp_path):
     assert torch.load(ckpts[0], weights_only=False)["global_step"] == 2
 
 
+@pytest.mark.slow
 def test_two_process_cpu_ddp_fit_through_the_solo_plugins_command(digits_root, tmp_path):
     """``solo-plugins pretrain``: Lightning starts rank 1 by re-running the program, which must
     run the same subcommand (with the plugin registered) there too."""
@@ -231,6 +241,7 @@ def test_two_process_cpu_ddp_fit_through_the_solo_plugins_command(digits_root, t
     assert torch.load(ckpt, weights_only=False)["global_step"] == 2
 
 
+@pytest.mark.slow
 def test_wandb_offline_run(digits_root, tmp_path):
     overrides = digits_overrides(digits_root, tmp_path, QUICK + ["wandb=offline"])
     _run([sys.executable, "-m", "solo_plugins.commands.pretrain", "--config-path",
@@ -320,6 +331,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_two_process_ddp_through_solo_scripts_registers_in_every_rank(digits_root, tmp_path):
     """Lightning starts rank 1 by re-running the script: the plugin must be registered there
     too. With SOLO_LEARN_CHECKOUT, solo-learn's own main_pretrain.py then main_linear.py
@@ -357,6 +369,7 @@ def test_metrics_and_knn_commands_on_a_checkpoint(digits_root, tmp_path):
     assert "backbone k=5 euclidean" in out and "acc@1=" in out
 
 
+@pytest.mark.slow
 def test_every_command_writes_only_under_the_folders_it_is_given(digits_root, tmp_path):
     empty, out = tmp_path / "cwd", tmp_path / "out"
     empty.mkdir()
@@ -376,6 +389,7 @@ def test_every_command_writes_only_under_the_folders_it_is_given(digits_root, tm
     assert os.listdir(empty) == []
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_backbone_is_refused_naming_the_keys(digits_root, tmp_path):
     from solo_plugins.checkpoints import CheckpointMismatchError, load_backbone
 

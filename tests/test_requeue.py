@@ -71,6 +71,7 @@ def _signalled_then_requeued(digits_root, tmp_path, monkeypatch, epochs, step, j
     return signum, checkpoints, _state(pretrain(compose("pretrain", "digits", "dhel.yaml", overrides)))
 
 
+@pytest.mark.slow
 def test_the_warning_signal_checkpoints_at_the_step_end_then_calls_the_previous_handler(
         digits_root, tmp_path, monkeypatch):
     signum, checkpoints, last = _signalled_then_requeued(digits_root, tmp_path, monkeypatch, epochs=3, step=4)
@@ -80,6 +81,7 @@ def test_the_warning_signal_checkpoints_at_the_step_end_then_calls_the_previous_
     assert last["global_step"] == 9 and last["epoch"] == 2  # where an uninterrupted run ends
 
 
+@pytest.mark.slow
 def test_a_signal_in_the_last_step_is_handed_on_when_training_ends(digits_root, tmp_path, monkeypatch):
     """No step follows the last one: the signal is handed on as training ends, after a
     checkpoint at the final step, rather than lost while the job evaluates."""
@@ -103,6 +105,7 @@ def test_without_a_listening_handler_the_signal_is_not_caught(digits_root, tmp_p
         signal.signal(WARNING_SIGNAL, previous)
 
 
+@pytest.mark.slow
 def test_a_run_resumed_from_an_end_of_epoch_checkpoint_ends_with_the_uninterrupted_weights(digits_root, tmp_path):
     overrides = digits_overrides(digits_root, tmp_path, ["max_epochs=2", "+checkpoint.keep_prev=True",
                                                          "auto_resume.enabled=True", *QUICK])
@@ -117,6 +120,7 @@ def test_a_run_resumed_from_an_end_of_epoch_checkpoint_ends_with_the_uninterrupt
         assert torch.equal(tensor, state["state_dict"][name]), name
 
 
+@pytest.mark.slow
 def test_a_requeued_run_continues_the_same_wandb_run(digits_root, tmp_path, monkeypatch):
     """wandb.init wrapped: the requeued job's logger asks for the first job's run id with
     resume set, and its trainer/global_step goes on from the step the checkpoint holds."""

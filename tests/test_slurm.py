@@ -20,7 +20,7 @@ import torch
 
 from tests.conftest import CONFIGS
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
 def _cluster_reason():

@@ -32,6 +32,7 @@ def _rows(out):
     return list(csv.DictReader(open(os.path.join(out, "results.csv"))))
 
 
+@pytest.mark.slow
 def test_tiny_sweep_with_reference_rows_variants_statistics_and_resume(digits_root, tmp_path, capsys):
     out = tmp_path / "sweep"
     overrides = _overrides(digits_root, out, [
@@ -121,6 +122,7 @@ def test_tiny_sweep_with_reference_rows_variants_statistics_and_resume(digits_ro
         assert r["linear_acc1"] == old["linear_acc1"]
 
 
+@pytest.mark.slow
 def test_a_row_is_re_evaluated_from_its_checkpoint_alone(digits_root, tmp_path):
     from solo_plugins.evaluation import evaluate_checkpoint
 
@@ -204,6 +206,7 @@ def test_report_marks_intervals_that_exclude_zero_and_refuses_claims_with_one_se
     assert "One seed: no claim can be made" in one and "| dhel | +3.00 (n=1) |" in one
 
 
+@pytest.mark.slow
 def test_loss_vs_batch_size_plot(tmp_path):
     plot_loss_vs_batch_size(str(tmp_path), dim=16, n=256, sizes=(8, 32))
     lines = (tmp_path / "loss_vs_batch_size.csv").read_text().splitlines()
@@ -228,6 +231,7 @@ def test_every_shipped_sweep_names_existing_configs(name):
         assert set(settings) - {"views"} <= set(pre.method_kwargs)
 
 
+@pytest.mark.slow
 def test_a_truncated_checkpoint_is_set_aside_and_the_run_restarts(digits_root, tmp_path):
     out = tmp_path / "sweep"
     overrides = _overrides(digits_root, out, ["methods=[dhel]", "batch_sizes=[16]", "seeds=[0]",
@@ -247,6 +251,7 @@ def test_a_truncated_checkpoint_is_set_aside_and_the_run_restarts(digits_root, t
     assert torch.load(out / again["checkpoint"], weights_only=False)["global_step"] == 2
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_mid_run_resumes_without_duplicate_rows(digits_root, tmp_path):
     import signal
     import subprocess
@@ -289,6 +294,7 @@ def test_a_run_id_comes_from_its_resolved_config_and_not_from_where_it_runs(digi
     assert changed[2] != here[2] and changed[:2] == here[:2]  # only the trained run's config changed
 
 
+@pytest.mark.slow
 def test_a_run_whose_config_changed_is_redone_in_its_folder_with_the_old_one_set_aside(digits_root, tmp_path):
     out = tmp_path / "sweep"
     base = ["methods=[kcl]", "batch_sizes=[16]", "seeds=[0]", "reference_rows=false", "linear_eval=false"]

@@ -58,6 +58,7 @@ def _run(fn, a, b, chunk):
     return parts, a.grad, b.grad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk", [1, 4, 5, 12])
 @pytest.mark.parametrize("name", list(TERMS))
 def test_tiled_equals_whole_block_in_float64(name, chunk):
@@ -114,6 +115,7 @@ def _saved_bytes(fn, n, chunk, d=8):
     return sum(saved.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["infonce", "dcl", "dclw", "dhel", "kcl_gaussian", "kcl_imq", "kcl_riesz",
                                   "mv_infonce_3", "mv_kcl_riesz_3"])
 def test_tiled_keeps_memory_linear_in_n_for_backward(name):
@@ -151,6 +153,7 @@ def _worker(rank, world, init_file, sizes, out_file):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sizes", [(5, 5), (3, 6)], ids=["equal", "uneven"])
 def test_tiled_under_two_gloo_ranks_equals_one_process(sizes):
     ranks = run_on_two_ranks(_worker, sizes)
@@ -165,6 +168,7 @@ def test_tiled_under_two_gloo_ranks_equals_one_process(sizes):
 solo_methods = pytest.importorskip("solo.methods")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["infonce", "dhel", "kcl", "dcl", "dclw"])
 def test_methods_pass_loss_chunk_size_to_their_loss(name, monkeypatch):
     from torch.utils.data import DataLoader

@@ -325,6 +325,7 @@ def _assert_equal(ours, theirs):
         assert (g1 - h1).abs().max() < 1e-10 and (g2 - h2).abs().max() < 1e-10, (name, kwargs)
 
 
+@pytest.mark.slow
 def test_upstream_losses_equal_the_package_in_one_process_and_on_two_ranks(tmp_path):
     generator = torch.Generator().manual_seed(0)
     z1 = torch.randn(12, 5, generator=generator, dtype=torch.float64)
