@@ -55,7 +55,7 @@ def _sweep(digits_root, out, extra=(), pretrain=QUICK_PRETRAIN):
     env = dict(os.environ, WANDB_MODE="offline")
     args = [sys.executable, "-m", "solo_plugins.commands.sweep", "--config-path", os.path.join(CONFIGS, "sweep"),
             "--config-name", "digits.yaml", f"config_dir={CONFIGS}", f"data_root={digits_root}", f"out_dir={out}",
-            "batch_sizes=[32]", "seeds=[0]", "reference_rows=false", "threads=2", "loss_vs_batch_size=false",
+            "batch_sizes=[32]", "seeds=[0]", "reference_rows=false", "threads=1", "loss_vs_batch_size=false",
             "metrics_samples=64", "slurm.mem_gb=6", "slurm.cpus_per_task=1",
             f"pretrain_overrides={pretrain}",
             "linear_overrides=['max_epochs=1','+limit_train_batches=2']", *extra]
