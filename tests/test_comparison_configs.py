@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 pytest.importorskip("solo.methods")
 
 from solo_plugins.methods import METHODS  # noqa: E402
-from tests.conftest import CONFIGS, compose  # noqa: E402
+from tests.conftest import CONFIGS, SWEEP_CONFIGS, compose  # noqa: E402
 
 COMPARED = ("infonce", "dcl", "dclw", "dhel", "kcl")
 DATASETS = sorted(os.listdir(os.path.join(CONFIGS, "pretrain")))
@@ -51,11 +51,7 @@ def test_paper_setups_use_the_paper_codebase_head_and_optimizer(dataset):
 
 
 # the latent-recovery studies' configs are not comparisons (test_identifiability.py, test_converged.py)
-STUDIES = {"identifiability.yaml", "identifiability_converged.yaml", "identifiability_selection.yaml",
-           "finite_batch_optimum.yaml"}
-
-
-@pytest.mark.parametrize("name", sorted(set(n for n in os.listdir(os.path.join(CONFIGS, "sweep")) if n.endswith(".yaml")) - STUDIES))
+@pytest.mark.parametrize("name", SWEEP_CONFIGS)
 def test_every_sweep_compares_the_fair_methods(name):
     cfg = compose("sweep", "", name, [f"config_dir={CONFIGS}"])
     assert cfg.methods[0] == "infonce" and set(cfg.methods) <= set(COMPARED) | {"simclr"}

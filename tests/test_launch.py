@@ -5,10 +5,15 @@ run (submitit builds it; nothing is submitted)."""
 import builtins
 import json
 import os
+import shutil
 
 import pytest
 
 from solo_plugins.launch import LaunchError, SlurmLauncher, Task, check_launcher, execute, read_row
+
+
+# submitit builds its sbatch scripts only where srun is installed (a login node)
+needs_srun = pytest.mark.skipif(shutil.which("srun") is None, reason="submitit's SLURM executor needs srun on PATH")
 
 
 def _row(value):
@@ -44,6 +49,7 @@ def test_a_run_leaves_its_row_and_its_log_in_its_folder(tmp_path):
     assert read_row(str(folder)) is None
 
 
+@needs_srun
 def test_one_array_per_set_of_resources_and_a_dry_run_script(tmp_path):
     pytest.importorskip("submitit")
     tasks = [Task("a", "a", _row), Task("b", "b", _row), Task("c", "c", _row, devices=2)]
@@ -61,6 +67,7 @@ def test_one_array_per_set_of_resources_and_a_dry_run_script(tmp_path):
     json.dumps(launcher.parameters(1, 1))  # plain values only
 
 
+@needs_srun
 def test_a_run_on_gpus_asks_for_them_unless_the_config_says_how_many(tmp_path):
     pytest.importorskip("submitit")
     gpus = [Task("g", "g", _row, devices=4, nodes=2, gpus=4)]

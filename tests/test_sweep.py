@@ -14,7 +14,7 @@ from solo_plugins.commands._hydra import compose  # noqa: E402
 from solo_plugins.analysis.results import read_rows, row_key  # noqa: E402
 from solo_plugins.commands.sweep import sweep  # noqa: E402
 from solo_plugins.sweep.plan import Run, plan  # noqa: E402
-from tests.conftest import CONFIGS  # noqa: E402
+from tests.conftest import CONFIGS, SWEEP_CONFIGS  # noqa: E402
 
 QUICK = [
     "pretrain_overrides=['max_epochs=1','+limit_train_batches=2','+limit_val_batches=0']",
@@ -215,11 +215,7 @@ def test_loss_vs_batch_size_plot(tmp_path):
 
 
 # the latent-recovery studies' configs are not comparisons (test_identifiability.py, test_converged.py)
-STUDIES = {"identifiability.yaml", "identifiability_converged.yaml", "identifiability_selection.yaml",
-           "finite_batch_optimum.yaml"}
-
-
-@pytest.mark.parametrize("name", sorted(set(n for n in os.listdir(os.path.join(CONFIGS, "sweep")) if n.endswith(".yaml")) - STUDIES))
+@pytest.mark.parametrize("name", SWEEP_CONFIGS)
 def test_every_shipped_sweep_names_existing_configs(name):
     cfg = compose(os.path.join(CONFIGS, "sweep"), name, [f"config_dir={CONFIGS}"])
     for method in cfg.methods:
