@@ -35,7 +35,7 @@ def function_lines(path: str) -> set:
 
 
 def uncalled(report: dict) -> list:
-    executed = {os.path.realpath(os.path.join(REPO, path) if not os.path.isabs(path) else path): set(data["executed_lines"])
+    executed = {os.path.realpath(os.path.join(REPO, path)): set(data["executed_lines"])
                 for path, data in report["files"].items()}
     out = []
     for folder, _, names in os.walk(PACKAGE):

@@ -70,9 +70,10 @@ def execute_plan(tasks: Sequence[Task], launch: Launch, out_dir: str, *, threads
                  progress: Callable[[str], None] = print) -> bool:
     """Executes ``tasks`` (those still to run) where ``launch`` says: one after another in this
     process (by ``run_here``, default :func:`~solo_plugins.launch.execute`; ``on_row`` gets each
-    task's row as it lands), or as SLURM job arrays whose state and jobs live in ``<out_dir>/slurm``. ``finished`` names the plan's tasks that already have
-    their rows (for ``action=status``). Returns True when the caller should collect the rows and
-    report: False after a dry run, ``action=status`` or ``wait=false``."""
+    task's row as it lands), or as SLURM job arrays whose state and jobs live in
+    ``<out_dir>/slurm``. ``finished`` names the plan's tasks that already have their rows (for
+    ``action=status``). Returns True when the caller should collect the rows and report: False
+    after a dry run, ``action=status`` or ``wait=false``."""
     several = [t.run_id for t in tasks if t.processes > 1]
     if several and launch.launcher == "local":
         raise LaunchError(f"launcher=local runs one process; {', '.join(several)} train on several devices "
@@ -125,4 +126,3 @@ def _on_slurm(tasks, launch: Launch, out_dir, threads, finished, progress) -> bo
     for f in slurm.wait({**jobs, **{t.run_id: slurm.job(known.jobs[t.run_id]) for t in waiting}}):
         progress(f"FAILED {f.run_id}: job {f.job_id} {f.state}\n{f.stderr_tail}")
     return True
-

@@ -53,8 +53,6 @@ def report(rows: List[Dict], out_dir: str, loss_vs_batch_size: bool = True, ship
     return table
 
 
-
-
 def collect(cfg: DictConfig, runs: List[Run], results: str) -> int:
     """Adds to results.csv the rows that runs left in their folders (``row.json``) and that
     the table lacks; returns how many."""

@@ -283,4 +283,3 @@ class ConvergedStudy:
             "diverged_step": "" if result.diverged_step is None else result.diverged_step,
             "seconds": round(result.seconds, 1), "version": __version__, "commit": commit,
         }
-

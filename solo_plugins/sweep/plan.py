@@ -16,8 +16,6 @@ from solo_plugins.analysis.results import row_key
 from solo_plugins.commands._hydra import compose
 
 
-
-
 @dataclass(frozen=True)
 class Run:
     method: str

@@ -17,7 +17,15 @@ from solo_plugins.console import quiet_run_warnings
 from solo_plugins.device import config_device
 from solo_plugins.launch import Task, task_rank
 from solo_plugins.sweep.claims import claim_folder, wait_for_claim
-from solo_plugins.sweep.plan import Run, configs_dir, data_overrides, pretrain_config, row_run, run_dir, variant_override
+from solo_plugins.sweep.plan import (
+    Run,
+    configs_dir,
+    data_overrides,
+    pretrain_config,
+    row_run,
+    run_dir,
+    variant_override,
+)
 
 
 def linear_protocol(cfg: DictConfig) -> str:
