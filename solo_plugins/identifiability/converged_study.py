@@ -208,11 +208,14 @@ class ConvergedStudy:
         todo = self.plan()
         by_id = {group_id(g): g for g in todo}
         done = {self.table.key(r) for r in self.table.read()}
-        for k, group in enumerate(todo, 1):
-            left = sum(r.key not in done for r in group.runs)
-            self.progress(f"[{k}/{len(todo)}] {group.label}: {left} runs ({len(group.runs) - left} already done)")
+        headers = {group_id(g): f"[{k}/{len(todo)}] {g.label}: {sum(r.key not in done for r in g.runs)} runs "
+                                f"({sum(r.key in done for r in g.runs)} already done)" for k, g in enumerate(todo, 1)}
+        if launch.launcher != "local":
+            for line in headers.values():
+                self.progress(line)
 
         def here(task: Task) -> None:  # the local launcher: in this process, with this study's progress
+            self.progress(headers[task.run_id])
             self.run_group(by_id[task.run_id])
 
         if execute_plan([self.task(g) for g in todo], launch, out, threads=self.cfg.get("threads"),
