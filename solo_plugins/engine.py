@@ -80,6 +80,15 @@ def execute_plan(tasks: Sequence[Task], launch: Launch, out_dir: str, *, threads
                           "(devices or num_nodes > 1): use launcher=slurm, which starts one task per device")
     if launch.launcher == "slurm":
         return _on_slurm(tasks, launch, out_dir, threads, finished, progress)
+    if launch.dry_run or launch.action != "run":  # nothing runs: the plan, as the SLURM launcher shows it
+        if launch.action == "status":
+            for run_id in finished:
+                progress(f"{run_id}: row collected")
+        for task in tasks:
+            progress(f"{task.run_id}: {'would run here' if launch.dry_run else 'not run'}")
+        if launch.dry_run:
+            progress(f"dry run: {len(tasks)} tasks would run in this process; nothing ran")
+        return launch.action == "collect" and not launch.dry_run
     for task in tasks:
         on_row(task, run_here(task) if run_here else execute(task, echo=launch.echo))
     return True

@@ -11,6 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs")
 #: the latent-recovery studies' configs beside the sweeps' in configs/sweep
 STUDIES = {"identifiability.yaml", "identifiability_converged.yaml", "identifiability_selection.yaml",
+           "identifiability_selected.yaml",
            "finite_batch_optimum.yaml"}
 SWEEP_CONFIGS = sorted(n for n in os.listdir(os.path.join(CONFIGS, "sweep")) if n.endswith(".yaml") and n not in STUDIES)
 

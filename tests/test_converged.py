@@ -280,6 +280,9 @@ def test_an_unreadable_group_state_starts_the_group_again(tmp_path):
     (dict(settings=[dict(stage="x", mixing_layers=2, batches=[dict(
         batch_size=8, min_steps=10, max_steps=20, tuned={"dhel": {"tau": 0.1}})])]), r"dhel takes"),
     (dict(criterion=dict(window=333)), "multiple of check_every"),
+    (dict(reuse_rows="nowhere/results.csv"), "reuse_rows: no file at 'nowhere/results.csv'"),
+    (dict(settings=[dict(stage="x", mixing_layers=2, batches=[dict(
+        batch_size=8, min_steps=10, max_steps=20, selected={"simclr": {}})])]), r"selected: 'simclr' is not one"),
 ])
 def test_bad_converged_configs_are_named(tmp_path, change, match):
     cfg = _tiny_cfg(tmp_path, **change)
@@ -399,6 +402,32 @@ def test_a_grid_group_gives_the_rows_of_the_same_settings_trained_as_defaults_an
             assert theirs["hp"] == hp
             for column in ("converged", "stopped_step", "r2", "procrustes", "r2_early"):
                 assert ours[column] == theirs[column], (variant, seed, column)
+
+
+@pytest.mark.slow
+def test_selected_runs_reuse_the_rows_of_runs_set_up_alike_and_train_the_others(tiny_study, tmp_path):
+    """A pick equal to a default or tuned setting of another table copies its rows; a pick
+    under the same key but set up otherwise (here DCL's default changed) trains."""
+    cfg = _tiny_cfg(tmp_path, reuse_rows=str(tiny_study / "results.csv"))
+    cfg["methods"]["dcl"] = {"loss": "dcl", "temperature": 0.2}
+    cfg["settings"][0].update(defaults=False)
+    batch = cfg["settings"][0]["batches"][0]
+    batch.pop("tuned")
+    batch["selected"] = {"infonce": {}, "dcl": {}, "dhel": {"temperature": 0.1}}
+    lines = []
+    ConvergedStudy(cfg, progress=lines.append).run()
+    assert "4 rows reused from " + str(tiny_study / "results.csv") in lines
+    assert sum("not reused, set up otherwise (loss_kwargs)" in line for line in lines) == 2
+    assert "[1/1] converged b64 selected: 2 runs (4 already done)" in lines
+    ours, theirs = _rows(tmp_path), _rows(tiny_study)
+    assert set(ours) == {(m, v, s) for m, v in [("infonce", ""), ("dcl", ""), ("dhel", "temperature=0.1")]
+                         for s in ("0", "1")}
+    for key in [("infonce", "", "0"), ("infonce", "", "1"), ("dhel", "temperature=0.1", "0")]:
+        assert ours[key] == theirs[key]  # copied as they were, hp included
+    for seed in ("0", "1"):
+        dcl = ours[("dcl", "", seed)]
+        assert dcl["hp"] == "selected" and dcl["loss_kwargs"] == '{"temperature": 0.2}'
+        assert dcl["r2"] != theirs[("dcl", "", seed)]["r2"]
 
 
 def _grid_row(method, kwargs, seed, r2, converged, b=32):

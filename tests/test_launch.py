@@ -117,6 +117,20 @@ def test_the_engine_runs_a_plan_here_in_order_and_hands_each_row_on(tmp_path):
         execute_plan([several], Launch(), str(tmp_path))
 
 
+def test_a_local_dry_run_or_status_lists_the_plan_and_runs_nothing(tmp_path):
+    from solo_plugins.engine import Launch, execute_plan
+
+    tasks = [Task(f"t{k}", str(tmp_path / f"t{k}"), _fails, (k,)) for k in range(2)]
+    said = []
+    assert not execute_plan(tasks, Launch(dry_run=True), str(tmp_path), progress=said.append)
+    assert said == ["t0: would run here", "t1: would run here", "dry run: 2 tasks would run in this process; nothing ran"]
+    said.clear()
+    assert not execute_plan(tasks[1:], Launch(action="status"), str(tmp_path), finished=["t0"], progress=said.append)
+    assert said == ["t0: row collected", "t1: not run"]
+    assert execute_plan(tasks, Launch(action="collect"), str(tmp_path), progress=said.append)  # collect: no run
+    assert not any(os.path.exists(t.folder) for t in tasks)
+
+
 @pytest.mark.parametrize("cfg, match", [
     ({"launcher": "pbs"}, "launcher must be one of local, slurm"),
     ({"action": "cancel"}, "action must be one of run, status, collect; got 'cancel'"),

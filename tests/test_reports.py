@@ -71,3 +71,25 @@ def test_the_converged_stage_report_is_what_the_report_code_makes_of_its_rows(tm
     with open(os.path.join(committed, "results.md")) as f:
         assert write_converged_report(str(tmp_path), cfg) == f.read()
     assert (tmp_path / "early_vs_converged.png").stat().st_size > 10_000
+
+
+def test_the_selected_report_pairs_each_pick_with_infonce_s_by_seed():
+    from scipy import stats
+
+    from solo_plugins.identifiability.selected_report import selected_lines
+
+    def row(method, variant, hp, seed, r2, converged="true"):
+        return {"stage": "converged", "method": method, "variant": variant, "hp": hp, "batch_size": "32",
+                "steps": "60000", "seed": str(seed), "r2": str(r2), "directions": "10", "procrustes": "0.1",
+                "converged": converged}
+
+    infonce, dhel = [0.90, 0.91, 0.95], [0.95, 0.95, 0.96]
+    rows = [row("infonce", "temperature=0.1", "selected", s, v) for s, v in enumerate(infonce)]
+    rows += [row("dhel", "", "default", s, v, "false" if s == 2 else "true") for s, v in enumerate(dhel)]
+    lines = selected_lines(rows)
+    diff = [a - b for a, b in zip(dhel, infonce)]
+    mean, half = sum(diff) / 3, stats.t.ppf(0.975, 2) * stats.tstd(diff) / 3 ** 0.5
+    assert f"| dhel | +{mean:.3f} [{mean - half:+.3f}, {mean + half:+.3f}] |" in lines
+    assert "| infonce | temperature=0.1 |" in lines
+    assert "| dhel | default (rows of the converged stage's default) |" in lines
+    assert "| dhel | 2/3 (cap 60,000) |" in lines

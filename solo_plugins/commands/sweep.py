@@ -82,7 +82,7 @@ def sweep(cfg: DictConfig) -> str:
     print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already in {results}", flush=True)
     tasks = [run_task(cfg, run) for run in todo]
     finished = [r.run_id for r in runs if r not in todo]
-    if launch.action != "status":
+    if launch.action != "status" and not launch.dry_run:  # a dry run changes nothing
         finished_keys = {r.key for r in runs if r not in todo}
         if cfg.get("linear_eval", True):
             redo_linear(cfg, results, finished_keys)

@@ -12,7 +12,7 @@ from typing import Dict, List, Sequence, Tuple
 
 from solo_plugins.analysis.statistics import spearman_interval
 from solo_plugins.identifiability.selection import selection_lines
-from solo_plugins.identifiability.converged_study import converged_table
+from solo_plugins.identifiability.converged_study import ConvergedStudy, converged_table
 from solo_plugins.identifiability.plots import plot_curves, plot_early_vs_converged
 from solo_plugins.identifiability.rows import (
     by_seed,
@@ -24,6 +24,7 @@ from solo_plugins.identifiability.rows import (
     number,
     sizes_of,
 )
+from solo_plugins.identifiability.selected_report import selected_lines, selected_rows
 from solo_plugins.identifiability.study import read_curves
 
 PAIRS = (("dhel", "infonce"), ("dhel", "dcl"), ("kcl", "infonce"), ("kcl", "dcl"))
@@ -145,6 +146,16 @@ def write_curves(curves: List[Dict], path: str) -> None:
 
 def write_converged_report(out_dir: str, cfg: Dict) -> str:
     rows = converged_table(out_dir).read()
+    chosen = [g for g in ConvergedStudy(cfg, progress=lambda line: None).groups() if g.label.endswith(" selected")]
+    if chosen:  # the picks evaluated: their own report
+        rows = selected_rows(rows, chosen)
+        text = "\n".join(["# The picks of the selection at convergence, evaluated", "",
+                          f"{len(rows)} runs ({sum(r['converged'] == 'true' for r in rows)} converged), seeds "
+                          f"{', '.join(sorted({r['seed'] for r in rows}, key=int))}. Cells: mean ± std over seeds; "
+                          "an unconverged run is measured at its cap.", "", *selected_lines(rows)])
+        with open(os.path.join(out_dir, "results.md"), "w") as f:
+            f.write(text)
+        return text
     main = _select(rows, "converged")
     lines = ["# The latent-recovery study at convergence", "",
              f"{len(rows)} runs ({sum(r['converged'] == 'true' for r in rows)} converged). Cells: mean ± std over "

@@ -12,8 +12,8 @@ which saves the group's state in ``groups/<group>.pt`` while it trains; each run
 in ``results.csv`` (and ``runs/<run>/row.json`` with its curve) when the run stops.
 """
 
+import csv
 import glob
-import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -22,10 +22,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 from solo_plugins._version import __version__, source_commit
 from solo_plugins.analysis.results import ROW_FILE, Table, write_json
 from solo_plugins.engine import Launch, execute_plan
+from solo_plugins.identifiability.converged_config import check_converged_study, grid_points
 from solo_plugins.identifiability.convergence import Criterion, RunResult, train_to_convergence
 from solo_plugins.identifiability.measures import MEASUREMENTS
 from solo_plugins.identifiability.study import KEY_FIELDS, Run, rounded, runs_for
-from solo_plugins.identifiability.training import GroupSettings, Model, check_loss_spec
+from solo_plugins.identifiability.training import GroupSettings, Model
 from solo_plugins.launch import DeferredSignal, Task
 
 AT_STOP = (*MEASUREMENTS, "min_canonical", "directions", "loss_gap")
@@ -81,61 +82,6 @@ class Group:
     criterion: Criterion
 
 
-def _int(cfg: Dict, key: str, where: str, low: int = 1) -> int:
-    value = cfg.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{where}{key} must be an integer >= {low}; got {value!r}")
-    return value
-
-
-def check_converged_study(cfg: Dict) -> None:
-    """Errors naming the setting, before any run."""
-    methods = cfg.get("methods") or {}
-    if not methods:
-        raise ValueError("methods: give at least one method, e.g. {dhel: {loss: dhel, temperature: 0.3}}")
-    for name, spec in methods.items():
-        check_loss_spec(dict(spec), f"methods.{name}")
-    seeds = list(cfg.get("seeds") or [])
-    if not seeds or not all(isinstance(s, int) for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of integers; got {seeds}")
-    _int(cfg, "latent_dim", "", 2)
-    Criterion(**{k: v for k, v in (cfg.get("criterion") or {}).items()})  # its own checks
-    if not cfg.get("settings"):
-        raise ValueError("settings: give at least one, e.g. [{stage: converged, mixing_layers: 2, batches: [...]}]")
-    for i, setting in enumerate(cfg["settings"]):
-        where = f"settings[{i}]."
-        if not setting.get("stage"):
-            raise ValueError(f"{where}stage: give the rows' stage name, e.g. converged")
-        _int(setting, "mixing_layers", where)
-        unknown = sorted(set(setting.get("methods") or []) - set(methods))
-        if unknown:
-            raise ValueError(f"{where}methods: {unknown} not in methods {sorted(methods)}")
-        for j, batch in enumerate(setting.get("batches") or []):
-            at = f"{where}batches[{j}]."
-            _int(batch, "batch_size", at, 2)
-            _int(batch, "min_steps", at)
-            _int(batch, "max_steps", at, batch["min_steps"])
-            for name, axes in (batch.get("grid") or {}).items():
-                if name not in methods:
-                    raise ValueError(f"{at}grid: {name!r} is not one of methods {sorted(methods)}")
-                for key, values in dict(axes or {}).items():
-                    if not isinstance(values, (list, tuple)) or not values:
-                        raise ValueError(f"{at}grid.{name}.{key} must be a non-empty list of values; got {values!r}")
-                for change in grid_points(axes):
-                    check_loss_spec({**methods[name], **change}, f"{at}grid.{name}")
-            for name, change in (batch.get("tuned") or {}).items():
-                if name not in methods:
-                    raise ValueError(f"{at}tuned: {name!r} is not one of methods {sorted(methods)}")
-                check_loss_spec({**methods[name], **dict(change)}, f"{at}tuned.{name}")
-
-
-def grid_points(axes: Dict) -> List[Dict]:
-    """Every combination of a grid's values: ``{"gamma": [4, 16], "t": [1]}`` gives
-    ``[{"gamma": 4, "t": 1}, {"gamma": 16, "t": 1}]``."""
-    keys = sorted(axes or {})
-    return [dict(zip(keys, values)) for values in itertools.product(*(list(axes[k]) for k in keys))]
-
-
 class ConvergedStudy:
     """The converged stage of one config (a mapping)."""
 
@@ -168,10 +114,11 @@ class ConvergedStudy:
                 if setting.get("defaults", True):
                     runs = runs_for(stage, "default", methods, {}, d, b, cap, seeds)
                     defaults.append(Group(f"{stage} b{b} defaults", tuple(runs), settings, crit))
-                changes = {m: [dict(v)] for m, v in (batch.get("tuned") or {}).items() if m in methods}
-                if changes:
-                    runs = runs_for(stage, "tuned", {m: methods[m] for m in changes}, changes, d, b, cap, seeds)
-                    tuned.append(Group(f"{stage} b{b} tuned", tuple(runs), settings, crit))
+                for hp in ("tuned", "selected"):
+                    changes = {m: [dict(v or {})] for m, v in (batch.get(hp) or {}).items() if m in methods}
+                    if changes:
+                        runs = runs_for(stage, hp, {m: methods[m] for m in changes}, changes, d, b, cap, seeds)
+                        tuned.append(Group(f"{stage} b{b} {hp}", tuple(runs), settings, crit))
                 for m, axes in (batch.get("grid") or {}).items():
                     if m in methods:
                         runs = runs_for(stage, "grid", {m: methods[m]}, {m: grid_points(axes)}, d, b, cap, seeds)
@@ -205,6 +152,9 @@ class ConvergedStudy:
         out = self.cfg["out_dir"]
         os.makedirs(os.path.join(out, "groups"), exist_ok=True)
         self.collect()
+        reused = 0 if launch.dry_run else self.reuse()
+        if reused:
+            self.progress(f"{reused} rows reused from {self.cfg['reuse_rows']}")
         todo = self.plan()
         by_id = {group_id(g): g for g in todo}
         done = {self.table.key(r) for r in self.table.read()}
@@ -268,21 +218,62 @@ class ConvergedStudy:
     def folder(self, run: Run) -> str:
         return os.path.join(self.cfg["out_dir"], "runs", run.run_id)
 
-    def row(self, run: Run, group: Group, result: RunResult, commit: str) -> Dict:
+    def setting(self, run: Run, group: Group) -> Dict:
+        """The columns of a row that say how its run was set up (besides its key)."""
         spec, s, c = dict(run.spec), group.settings, group.criterion
         return {
-            **{f: getattr(run, f) for f in KEY_FIELDS}, "hp": run.hp,
-            "converged": str(result.converged).lower(), "stopped_step": result.stopped_step,
             "min_steps": c.min_steps, "loss": spec["loss"],
             "loss_kwargs": json.dumps({k: v for k, v in spec.items() if k != "loss"}, sort_keys=True),
             "mixing_layers": s.mixing_layers, "kappa": s.kappa, "hidden": "-".join(map(str, s.hidden)), "lr": s.lr,
+            "early_step": int(self.cfg.get("early_step", 1000)),
+            "criterion": json.dumps({"check_every": c.check_every, "min_canonical": c.min_canonical,
+                                     "window": c.window, "r2_tolerance": c.r2_tolerance}, sort_keys=True),
+        }
+
+    def reuse(self) -> int:
+        """Copies into results.csv the rows of ``reuse_rows`` (another config's table) that are
+        runs of this config, set up alike, and that the table lacks; returns how many. A row
+        under the same key but set up otherwise is not copied: its run trains here."""
+        source = self.cfg.get("reuse_rows")
+        if not source:
+            return 0
+        runs = {r.key: (r, g) for g in self.groups() for r in g.runs}
+        have = {self.table.key(r) for r in self.table.read()}
+        copied = 0
+        with open(source, newline="") as f:
+            rows = list(csv.DictReader(f))
+        for row in rows:
+            key = self.table.key(row)
+            if key in have or key not in runs:
+                continue
+            want = {k: str(v) for k, v in self.setting(*runs[key]).items()}
+            differs = [k for k, v in want.items() if not _same_text(row.get(k) or "", v)]
+            if differs:
+                self.progress(f"  not reused, set up otherwise ({', '.join(differs)}): {runs[key][0].run_id}")
+                continue
+            self.table.add(row)
+            copied += 1
+        return copied
+
+    def row(self, run: Run, group: Group, result: RunResult, commit: str) -> Dict:
+        return {
+            **{f: getattr(run, f) for f in KEY_FIELDS}, "hp": run.hp,
+            "converged": str(result.converged).lower(), "stopped_step": result.stopped_step,
+            **self.setting(run, group),
             **{m: rounded(result.final.get(m)) for m in AT_STOP}, "directions": result.final["directions"],
             "loss_oracle": rounded(result.final.get("loss_oracle")),
             **{f"{m}_early": rounded(result.early.get(m)) for m in EARLY},
             "directions_early": result.early.get("directions", ""),
-            "early_step": int(self.cfg.get("early_step", 1000)),
-            "criterion": json.dumps({"check_every": c.check_every, "min_canonical": c.min_canonical,
-                                     "window": c.window, "r2_tolerance": c.r2_tolerance}, sort_keys=True),
             "diverged_step": "" if result.diverged_step is None else result.diverged_step,
             "seconds": round(result.seconds, 1), "version": __version__, "commit": commit,
         }
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Two cells of a row equal as numbers or JSON where they parse, else as text."""
+    for parse in (float, json.loads):
+        try:
+            return parse(a) == parse(b)
+        except (TypeError, ValueError):
+            pass
+    return a == b
