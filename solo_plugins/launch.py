@@ -10,7 +10,6 @@ losses or studies, and no study knows SLURM.
 
 import json
 import os
-import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -107,48 +106,6 @@ def execute(task: Task, echo: bool = False) -> Optional[Dict]:
     if row is not None:
         write_row(task.folder, row)
     return row
-
-
-class DeferredSignal:
-    """SLURM's warning signal held until the run can save its state. Inside a job whose handler
-    for ``signum`` is installed (submitit's: it requeues the job and exits), the signal only
-    sets a flag that the run polls with :meth:`requested` at the points where its state is
-    whole; after saving there it calls :meth:`hand_on`, which runs that handler. Outside such a
-    job (no callable handler) it does nothing and :meth:`requested` stays False.
-
-    >>> with DeferredSignal() as warning:
-    ...     for step in range(3):
-    ...         if warning.requested():  # save the state here, then:
-    ...             warning.hand_on()
-    """
-
-    def __init__(self, signum: int = signal.SIGUSR2):
-        self.signum = signum
-        self.previous: Optional[Callable] = None
-        self.received = False
-
-    def __enter__(self) -> "DeferredSignal":
-        handler = signal.getsignal(self.signum)
-        if callable(handler):
-            self.previous = handler
-            signal.signal(self.signum, self._record)
-        return self
-
-    def _record(self, signum, frame) -> None:
-        self.received = True
-
-    def requested(self) -> bool:
-        return self.received and self.previous is not None
-
-    def hand_on(self) -> None:
-        handler, self.previous = self.previous, None
-        signal.signal(self.signum, handler)
-        handler(self.signum, None)
-
-    def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(self.signum, self.previous)
-            self.previous = None
 
 
 # ------------------------------------------------------------------------------ SLURM

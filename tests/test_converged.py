@@ -240,7 +240,6 @@ def test_a_warned_group_saves_at_once_hands_the_signal_on_and_its_requeue_gives_
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_a_row_left_in_its_run_folder_but_not_in_the_table_is_collected_without_training(tiny_study, tmp_path):
     """What a SLURM job that wrote its run's row file but not the shared table leaves: the next
     start of the study adds that row from the file and trains nothing."""
@@ -258,6 +257,7 @@ def test_a_row_left_in_its_run_folder_but_not_in_the_table_is_collected_without_
     assert _rows(out) == _rows(tiny_study)
 
 
+@pytest.mark.slow
 def test_an_unreadable_group_state_starts_the_group_again(tmp_path):
     cfg = _tiny_cfg(tmp_path)
     cfg["settings"][0]["batches"][0].pop("tuned")

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from lightning.pytorch import Callback, Trainer
 
-WARNING_SIGNAL = signal.SIGUSR2
+from solo_plugins.signals import WARNING_SIGNAL, DeferredSignal
+
 
 
 class RequeueOnSignal(Callback):
@@ -34,20 +35,15 @@ class RequeueOnSignal(Callback):
 
     def __init__(self, save: Callable[[Trainer], None], signum: int = WARNING_SIGNAL):
         self.save = save
-        self.signum = signum
-        self.previous: Optional[Callable] = None
-        self.received = False
+        self.warning = DeferredSignal(signum)
+
+    @property
+    def previous(self) -> Optional[Callable]:
+        return self.warning.previous
 
     def on_train_start(self, trainer: Trainer, pl_module) -> None:
-        handler = signal.getsignal(self.signum)
-        if not callable(handler):  # not inside a job that listens for it
-            return
-        self.previous = handler
-        self.received = False
-        signal.signal(self.signum, self._record)
-
-    def _record(self, signum, frame) -> None:
-        self.received = True
+        self.warning.received = False
+        self.warning.__enter__()  # holds the handler only inside a job that listens for the signal
 
     def on_train_batch_start(self, trainer: Trainer, pl_module, batch, batch_idx) -> None:
         # Before the next step, not after the last one: there Lightning has not yet counted the
@@ -58,23 +54,20 @@ class RequeueOnSignal(Callback):
         # A signal from the last step or the last validation has no next step to wait for: the
         # job would otherwise be killed in its evaluation instead of requeued.
         self._hand_on_if_received(trainer)
-        if self.previous is not None:
-            signal.signal(self.signum, self.previous)
-            self.previous = None
+        self.warning.__exit__()
 
     def _hand_on_if_received(self, trainer: Trainer) -> None:
-        if self.previous is None:
+        if self.warning.previous is None:
             return
         # every rank must take the same branch: save_checkpoint is collective under DDP
-        if not trainer.strategy.reduce_boolean_decision(self.received, all=False):
+        if not trainer.strategy.reduce_boolean_decision(self.warning.received, all=False):
             return
         # one write, as the ranks share the job's log (see pretrain)
-        sys.stdout.write(f"signal {signal.Signals(self.signum).name}: checkpointing at step {trainer.global_step}\n")
+        sys.stdout.write(f"signal {signal.Signals(self.warning.signum).name}: checkpointing at step "
+                         f"{trainer.global_step}\n")
         sys.stdout.flush()
         self.save(trainer)
-        handler, self.previous = self.previous, None
-        signal.signal(self.signum, handler)
-        handler(self.signum, None)  # submitit: requeue and exit on rank 0; a no-op on the others
+        self.warning.hand_on()  # submitit: requeue and exit on rank 0; a no-op on the others
 
 
 class RandomState(Callback):

@@ -27,7 +27,8 @@ from solo_plugins.identifiability.convergence import Criterion, RunResult, train
 from solo_plugins.identifiability.measures import MEASUREMENTS
 from solo_plugins.identifiability.study import KEY_FIELDS, Run, rounded, runs_for
 from solo_plugins.identifiability.training import GroupSettings, Model
-from solo_plugins.launch import DeferredSignal, Task
+from solo_plugins.launch import Task
+from solo_plugins.signals import DeferredSignal
 
 AT_STOP = (*MEASUREMENTS, "min_canonical", "directions", "loss_gap")
 EARLY = ("r2", "procrustes", "alignment", "uniformity", "wasserstein", "effective_rank", "min_canonical",

@@ -98,7 +98,7 @@ def train_to_convergence(models: Sequence[Model], settings: GroupSettings, crite
     each run as it stops. With ``state_path`` the group's state is saved there (at most every
     ``checkpoint_seconds``, at a data-chunk boundary) and a run of the same models resumes from
     it; runs for which ``skip`` is true at the start (their rows exist) are dropped. With
-    ``interrupt`` (a :class:`~solo_plugins.launch.DeferredSignal`) a requested stop saves the
+    ``interrupt`` (a :class:`~solo_plugins.signals.DeferredSignal`) a requested stop saves the
     state at the next data-chunk boundary, hands the signal on and returns."""
     threads = torch.get_num_threads()
     if settings.threads:
