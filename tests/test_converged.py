@@ -492,3 +492,33 @@ def test_the_shipped_selection_config_covers_the_grid_the_issue_asks_for():
         expected = {"infonce": 5, "dcl": 5, "dhel": 6, "kcl": 20 if g.settings.batch_size == 128 else 16}[method]
         assert len(points) == expected and len(g.runs) == expected * len(cfg["seeds"])
         assert g.settings.mixing_layers == 2 and g.settings.hidden == (256, 256) and g.settings.lr == 0.001
+
+
+def test_the_shipped_evaluation_config_runs_the_picks_the_selection_rows_give():
+    """identifiability_selected.yaml: each method at the pick its selection rows give (b = 512
+    at b = 128's, b = 4 at b = 8's), seeds 0-4, b = 8 capped at 60,000 steps, the other caps the
+    converged stage's so that its rows can be reused."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from solo_plugins.identifiability.selection import pick
+
+    with initialize_config_dir(config_dir=f"{CONFIGS}/sweep", version_base=None):
+        cfg = OmegaConf.to_container(compose("identifiability_selected.yaml"), resolve=True)
+        converged = OmegaConf.to_container(compose("identifiability_converged.yaml"), resolve=True)
+    check_converged_study(cfg)
+    with open(os.path.join(CONFIGS, "..", "docs", "ground_truth", "selection", "results.csv")) as f:
+        selection = list(csv.DictReader(f))
+    groups = ConvergedStudy(cfg, progress=lambda line: None).groups()
+    assert all(g.label.endswith(" selected") for g in groups) and cfg["seeds"] == [0, 1, 2, 3, 4]
+    caps = {b["batch_size"]: b["max_steps"] for b in converged["settings"][0]["batches"]}
+    nearest = {4: 8, 8: 8, 32: 32, 128: 128, 512: 128}
+    assert sorted(g.settings.batch_size for g in groups) == sorted(nearest)
+    for g in groups:
+        b = g.settings.batch_size
+        assert g.criterion.max_steps == (60_000 if b == 8 else caps[b])
+        assert len(g.runs) == 4 * 5 and {r.method for r in g.runs} == set(cfg["methods"])
+        for r in g.runs:
+            default = {k: v for k, v in cfg["methods"][r.method].items() if k != "loss"}
+            chosen = pick(selection, r.method, nearest[b], default)
+            assert {k: v for k, v in r.spec if k != "loss"} == chosen.point.settings, (b, r.method)

@@ -122,3 +122,16 @@ def test_a_table_with_its_own_columns_and_key(tmp_path):
     assert [(r["stage"], r["x"]) for r in table.read()] == [("a", "2"), ("b", "3")]
     assert next(csv.reader(open(table.path))) == ["stage", "seed", "x"]
     assert list(COLUMNS[:4]) == ["method", "variant", "batch_size", "seed"]
+
+
+def test_collect_adds_the_rows_run_folders_hold_and_the_table_lacks(tmp_path):
+    results = _fill(str(tmp_path))
+    table = Table(results)
+    table.write([r for r in table.read() if r["seed"] != "1"])  # a job wrote its row file, not the table
+    os.makedirs(tmp_path / "runs" / "broken")
+    (tmp_path / "runs" / "broken" / ROW_FILE).write_text("{not json")
+    with pytest.warns(RuntimeWarning, match="unreadable run row"):
+        assert table.collect() == 1
+    assert sorted((r["seed"], r["probe_acc1"]) for r in table.read()) == [("0", "90.5"), ("1", "91.5"), ("2", "92.5")]
+    with pytest.warns(RuntimeWarning, match="unreadable run row"):
+        assert table.collect() == 0  # the table's own rows are not added twice

@@ -140,9 +140,9 @@ class Table:
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
 
-    def _rebuild(self, error: Exception) -> List[Dict]:
-        aside = f"{self.path}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
-        os.replace(self.path, aside)
+    def run_rows(self) -> Dict[Tuple[str, ...], Dict[str, str]]:
+        """The rows the run folders hold (``runs/*/row.json``), by key; an unreadable one is
+        skipped with a warning."""
         rows = {}
         for path in sorted(glob.glob(os.path.join(glob.escape(self.run_folders), "*", ROW_FILE))):
             try:
@@ -151,6 +151,21 @@ class Table:
                 rows[self.key(row)] = {k: "" if v is None else str(v) for k, v in row.items()}
             except (OSError, ValueError) as bad:
                 warnings.warn(f"unreadable run row {path} ({bad}) skipped", RuntimeWarning)
+        return rows
+
+    def collect(self) -> int:
+        """Adds the rows that run folders hold and the table lacks (a job that wrote its row
+        file but was stopped before the table); returns how many."""
+        have = {self.key(r) for r in self.read()}
+        missing = [row for key, row in self.run_rows().items() if key not in have]
+        for row in missing:
+            self.add(row)
+        return len(missing)
+
+    def _rebuild(self, error: Exception) -> List[Dict]:
+        aside = f"{self.path}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.replace(self.path, aside)
+        rows = self.run_rows()
         warnings.warn(f"unreadable results table {self.path} ({error}) set aside as {aside}; "
                       f"{len(rows)} rows rebuilt from {self.run_folders}/*/{ROW_FILE}", RuntimeWarning)
         self._write(rows.values())

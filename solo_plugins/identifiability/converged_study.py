@@ -13,14 +13,13 @@ in ``results.csv`` (and ``runs/<run>/row.json`` with its curve) when the run sto
 """
 
 import csv
-import glob
 import json
 import os
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from solo_plugins._version import __version__, source_commit
-from solo_plugins.analysis.results import ROW_FILE, Table, write_json
+from solo_plugins.analysis.results import Table, write_json
 from solo_plugins.engine import Launch, execute_plan
 from solo_plugins.identifiability.converged_config import check_converged_study, grid_points
 from solo_plugins.identifiability.convergence import Criterion, RunResult, train_to_convergence
@@ -177,18 +176,7 @@ class ConvergedStudy:
     def collect(self) -> int:
         """Adds to results.csv the rows that runs left in their folders and the table lacks
         (a job that wrote its row file but not the table); returns how many."""
-        have = {self.table.key(r) for r in self.table.read()}
-        added = 0
-        for path in sorted(glob.glob(os.path.join(glob.escape(self.cfg["out_dir"]), "runs", "*", ROW_FILE))):
-            try:
-                with open(path) as f:
-                    row = json.load(f)
-            except (OSError, ValueError):
-                continue
-            if self.table.key({k: str(v) for k, v in row.items()}) not in have:
-                self.table.add(row)
-                added += 1
-        return added
+        return self.table.collect()
 
     def run_group(self, group: Group, interrupt=None) -> None:
         """Trains the group's runs that have no row; its state file holds all of the group's runs

@@ -89,6 +89,7 @@ def run_optimum_study(cfg: Dict, progress: Callable[[str], None] = print) -> Lis
     out = os.path.abspath(cfg["out_dir"])
     os.makedirs(out, exist_ok=True)
     table = optimum_table(out)
+    table.collect()  # rows a job wrote to its run folders but not to the table
     done = {table.key(r) for r in table.read()}
     cfg = {**cfg, "out_dir": out}  # a job may start in another folder
     tasks = [Task(f"d{d}", os.path.join(out, "groups", f"d{d}"), run_optimum_dim, (cfg, int(d)),
@@ -99,6 +100,7 @@ def run_optimum_study(cfg: Dict, progress: Callable[[str], None] = print) -> Lis
                     for name in cfg["settings"])]
     execute_plan(tasks, launch, out, threads=cfg.get("threads"), progress=progress,
                  run_here=lambda task: run_optimum_dim(*task.args, progress=progress))
+    table.collect()
     return table.read()
 
 

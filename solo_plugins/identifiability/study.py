@@ -225,6 +225,7 @@ class Study:
         os.makedirs(self.cfg["out_dir"], exist_ok=True)
         stages = self.stages()
         for k, (label, make) in enumerate(stages, 1):
+            self.table.collect()  # rows a job wrote to its run folders but not to the table
             todo = self.todo(make)
             if not todo:
                 continue
@@ -235,6 +236,7 @@ class Study:
                                 run_here=lambda t, todo=todo: self.run_group(todo, curves=todo[0].stage != "selection"),
                                 progress=self.progress):
                 break
+        self.table.collect()
         return self.table.read()
 
     def todo(self, make: Callable[[List[Dict]], List[Run]]) -> List[Run]:
