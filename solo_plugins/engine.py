@@ -64,7 +64,7 @@ class Launch:
         return slurm
 
 
-def execute_plan(tasks: Sequence[Task], launch: Launch, out_dir: str, *, threads: Optional[int] = None,
+def execute_plan(tasks: Sequence[Task], launch: Launch, out_dir: str, *,
                  finished: Sequence[str] = (), on_row: Callable[[Task, Optional[Dict]], None] = lambda t, r: None,
                  run_here: Optional[Callable[[Task], Optional[Dict]]] = None,
                  progress: Callable[[str], None] = print) -> bool:
@@ -79,7 +79,7 @@ def execute_plan(tasks: Sequence[Task], launch: Launch, out_dir: str, *, threads
         raise LaunchError(f"launcher=local runs one process; {', '.join(several)} train on several devices "
                           "(devices or num_nodes > 1): use launcher=slurm, which starts one task per device")
     if launch.launcher == "slurm":
-        return _on_slurm(tasks, launch, out_dir, threads, finished, progress)
+        return _on_slurm(tasks, launch, out_dir, finished, progress)
     if launch.dry_run or launch.action != "run":  # nothing runs: the plan, as the SLURM launcher shows it
         if launch.action == "status":
             for run_id in finished:
@@ -94,7 +94,8 @@ def execute_plan(tasks: Sequence[Task], launch: Launch, out_dir: str, *, threads
     return True
 
 
-def _on_slurm(tasks, launch: Launch, out_dir, threads, finished, progress) -> bool:
+def _on_slurm(tasks, launch: Launch, out_dir, finished, progress) -> bool:
+    threads = max((t.threads or 0 for t in tasks), default=0) or None  # a job's CPUs: its task's torch threads
     slurm = SlurmLauncher(os.path.join(out_dir, "slurm"), launch.slurm_parameters(threads))
     submission = Submission.load(slurm.folder)
     if launch.action == "status":

@@ -96,7 +96,7 @@ def sweep(cfg: DictConfig) -> str:
         print(f"[{len(finished) + k}/{len(runs)}] {task.run_id}: {row_summary(row)}; "
               f"about {spent / k * (len(todo) - k) / 60:.0f} min left", flush=True)
 
-    if not execute_plan(tasks, launch, cfg.out_dir, threads=cfg.get("threads"), finished=finished, on_row=on_row,
+    if not execute_plan(tasks, launch, cfg.out_dir, finished=finished, on_row=on_row,
                         progress=lambda line: print(line, flush=True)):
         return ""
     collect(cfg, runs, results)

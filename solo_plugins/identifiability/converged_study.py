@@ -168,7 +168,7 @@ class ConvergedStudy:
             self.progress(headers[task.run_id])
             self.run_group(by_id[task.run_id])
 
-        if execute_plan([self.task(g) for g in todo], launch, out, threads=self.cfg.get("threads"),
+        if execute_plan([self.task(g) for g in todo], launch, out,
                         run_here=here, progress=self.progress):
             self.collect()
         return self.table.read()

@@ -98,7 +98,7 @@ def run_optimum_study(cfg: Dict, progress: Callable[[str], None] = print) -> Lis
              if any(table.key({"setting": name, "latent_dim": d, "batch_size": m}) not in done
                     for m in batch_sizes(d, int(cfg["largest_factor"]), int(cfg["every_up_to"]))
                     for name in cfg["settings"])]
-    execute_plan(tasks, launch, out, threads=cfg.get("threads"), progress=progress,
+    execute_plan(tasks, launch, out, progress=progress,
                  run_here=lambda task: run_optimum_dim(*task.args, progress=progress))
     table.collect()
     return table.read()

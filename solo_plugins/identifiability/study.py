@@ -232,7 +232,7 @@ class Study:
             self.progress(f"[{k}/{len(stages)}] {label}: {len(todo)} runs "
                           f"({len(make(self.table.read())) - len(todo)} already done)")
             task = self.task(label)
-            if not execute_plan([task], launch, self.cfg["out_dir"], threads=self.cfg.get("threads"),
+            if not execute_plan([task], launch, self.cfg["out_dir"],
                                 run_here=lambda t, todo=todo: self.run_group(todo, curves=todo[0].stage != "selection"),
                                 progress=self.progress):
                 break
