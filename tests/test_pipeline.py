@@ -21,6 +21,13 @@ from tests.conftest import CONFIGS, compose, digits_overrides  # noqa: E402
 QUICK = ["max_epochs=1", "+limit_train_batches=2", "+limit_val_batches=1", "optimizer.batch_size=32"]
 
 
+@pytest.fixture(scope="module")
+def checkpoint(digits_root, tmp_path_factory):
+    """One quick DHEL pretraining, read (never written) by the tests of what follows it."""
+    out = tmp_path_factory.mktemp("pretrained")
+    return pretrain(compose("pretrain", "digits", "dhel.yaml", digits_overrides(digits_root, out, QUICK)))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["infonce", "dhel", "kcl", "dcl", "dclw", "simclr", "dhel_4views", "kcl_4views"])
 def test_pretrain_command_on_real_image_folder(method, digits_root, tmp_path):
@@ -30,9 +37,8 @@ def test_pretrain_command_on_real_image_folder(method, digits_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_checkpoint_loads_into_linear_eval_with_every_backbone_key(digits_root, tmp_path):
-    cfg = compose("pretrain", "digits", "dhel.yaml", digits_overrides(digits_root, tmp_path, QUICK))
-    ckpt = pretrain(cfg)
+def test_checkpoint_loads_into_linear_eval_with_every_backbone_key(checkpoint, digits_root, tmp_path):
+    ckpt = checkpoint
     lin = compose(
         "linear",
         "digits",
@@ -69,8 +75,8 @@ def test_linear_options_are_checked_before_any_checkpoint_is_read(override, matc
 
 
 @pytest.mark.slow
-def test_cached_features_train_the_classifier_as_the_images_do(digits_root, tmp_path):
-    ckpt = pretrain(compose("pretrain", "digits", "kcl.yaml", digits_overrides(digits_root, tmp_path, QUICK)))
+def test_cached_features_train_the_classifier_as_the_images_do(checkpoint, digits_root, tmp_path):
+    ckpt = checkpoint
     runs = {}
     for cache in ("false", "true"):
         lin = compose("linear", "digits", "linear.yaml", digits_overrides(digits_root, tmp_path, [
@@ -97,8 +103,8 @@ def test_whole_image_training_transform_is_the_validation_one():
 
 
 @pytest.mark.slow
-def test_feature_batchnorm_standardizes_the_features_before_the_classifier(digits_root, tmp_path):
-    ckpt = pretrain(compose("pretrain", "digits", "dcl.yaml", digits_overrides(digits_root, tmp_path, QUICK)))
+def test_feature_batchnorm_standardizes_the_features_before_the_classifier(checkpoint, digits_root, tmp_path):
+    ckpt = checkpoint
     lin = compose("linear", "digits", "linear.yaml", digits_overrides(
         digits_root, tmp_path, QUICK[:3] + [f"pretrained_feature_extractor='{ckpt}'", "+feature_batchnorm=true",
                                             "+data.train_augmentation=false"]))
@@ -358,8 +364,8 @@ def test_two_process_ddp_through_solo_scripts_registers_in_every_rank(digits_roo
           f"pretrained_feature_extractor='{ckpt}'"], tmp_path)
 
 
-def test_metrics_and_knn_commands_on_a_checkpoint(digits_root, tmp_path):
-    ckpt = pretrain(compose("pretrain", "digits", "dcl.yaml", digits_overrides(digits_root, tmp_path, QUICK)))
+def test_metrics_and_knn_commands_on_a_checkpoint(checkpoint, digits_root, tmp_path):
+    ckpt = checkpoint
     common = ["--config-path", os.path.join(CONFIGS, "knn"), "--config-name", "digits.yaml",
               f"pretrained_checkpoint_dir={os.path.dirname(ckpt)}", f"data.train_path={digits_root}/train",
               f"data.val_path={digits_root}/val", "+max_samples=128"]
@@ -390,10 +396,10 @@ def test_every_command_writes_only_under_the_folders_it_is_given(digits_root, tm
 
 
 @pytest.mark.slow
-def test_a_checkpoint_of_another_backbone_is_refused_naming_the_keys(digits_root, tmp_path):
+def test_a_checkpoint_of_another_backbone_is_refused_naming_the_keys(checkpoint):
     from solo_plugins.checkpoints import CheckpointMismatchError, load_backbone
 
-    ckpt = pretrain(compose("pretrain", "digits", "dhel.yaml", digits_overrides(digits_root, tmp_path, QUICK)))
+    ckpt = checkpoint
     from solo.methods.base import BaseMethod
 
     resnet = BaseMethod._BACKBONES["resnet18"](method=None)
