@@ -3,6 +3,8 @@ the config's grid, resumable, then writes the report and the plots.
 
     solo-plugins-identifiability --config-name identifiability.yaml [out_dir=...] [overrides]
     solo-plugins-identifiability --config-name identifiability_converged.yaml [overrides]
+    solo-plugins-identifiability --config-name identifiability_selection.yaml [overrides]
+    solo-plugins-identifiability --config-name identifiability_selected.yaml [overrides]
     solo-plugins-identifiability --config-name finite_batch_optimum.yaml [overrides]
 """
 
