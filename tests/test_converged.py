@@ -467,7 +467,7 @@ def test_the_selection_report_finds_a_kcl_default_on_its_grid_and_measures_the_s
     text = "\n".join(selection_lines(rows, default, {32: {"kcl": {"gamma": [4.0, 16.0], "t": [2.0]}}}))
     # gamma 4 is 0.01 better, within the half-range 0.01: the shipped default stays
     assert "| kcl | 32 | gamma 16, t 2 | 0.890 ± 0.010 (0/2) | 0.890 (0/2) | the shipped default, within" in text
-    assert "| kcl | 32 | 2 | 0 | 0.890 | 0.900 | 0.010 |" in text
+    assert "| kcl | 32 | 2 | 0 | 2 | 0.890 | 0.900 | 0.010 |" in text
 
 
 def test_the_shipped_selection_config_covers_the_grid_the_issue_asks_for():

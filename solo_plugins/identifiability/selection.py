@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 
+NEAR = 0.01  # R² within this of a grid's best counts as near it in the sensitivity table
+
+
 @dataclass(frozen=True)
 class GridPoint:
     settings: Dict  # the loss settings of this point (loss_kwargs)
@@ -91,6 +94,11 @@ def _settings_text(settings: Dict) -> str:
                      for k, v in sorted(settings.items()) if k != "kernel")
 
 
+def _order(text: str) -> List[float]:
+    """Sorts "gamma 4, t 1" numerically by its values."""
+    return [float(part.split()[-1]) for part in text.split(", ")]
+
+
 def selection_lines(rows: Sequence[Dict], defaults: Dict[str, Dict], grids: Dict[int, Dict[str, Dict]]) -> List[str]:
     """The picks and the sensitivity tables of a selection's rows (markdown lines): ``defaults``
     holds each method's shipped loss settings, ``grids`` each batch size's grid (as in the
@@ -113,12 +121,28 @@ def selection_lines(rows: Sequence[Dict], defaults: Dict[str, Dict], grids: Dict
             points = grid_points(rows, m, b)
             means = [q.mean_r2 for q in points]
             whole = [q for q in points if q.converged == q.seeds]
-            spread.append(f"| {m} | {b} | {len(points)} | {len(whole)} | {min(means):.3f} | {max(means):.3f} | "
+            near = sum(q >= max(means) - NEAR for q in means)
+            spread.append(f"| {m} | {b} | {len(points)} | {len(whole)} | {near} | {min(means):.3f} | {max(means):.3f} | "
                           f"{max(means) - min(means):.3f} |")
+    grid = ["## Mean R² at every grid point", "",
+            "Mean over the selection seeds (seeds converged/seeds); the pick in bold.", ""]
+    for m in methods:
+        cells: Dict[str, Dict[int, str]] = {}
+        for b in sizes:
+            chosen = pick(rows, m, b, {k: v for k, v in defaults[m].items() if k != "loss"})
+            for q in grid_points(rows, m, b):
+                text = f"{q.mean_r2:.3f} ({q.converged}/{q.seeds})"
+                cells.setdefault(_settings_text(q.settings), {})[b] = f"**{text}**" if q == chosen.point else text
+        grid += [f"| {m} | " + " | ".join(f"b={b}" for b in sizes) + " |", "|---|" + "---|" * len(sizes),
+                 *(f"| {name} | " + " | ".join(by_b.get(b, "—") for b in sizes) + " |"
+                   for name, by_b in sorted(cells.items(), key=lambda kv: _order(kv[0]))), ""]
     return ["## Picks at convergence", "",
             "Mean R² ± half-range over the selection seeds (seeds converged/seeds), at convergence or at the cap.", "",
             "| method | batch | pick | its R² | the shipped default's R² | why |", "|---|---|---|---|---|---|",
             *picks_, "",
             "## Sensitivity: the spread of R² over each grid", "",
-            "| method | batch | grid points | points converged on every seed | lowest mean R² | highest | spread |",
-            "|---|---|---|---|---|---|---|", *spread, ""]
+            f"Points near the best: mean R² within {NEAR} of the grid's best (the settings a user could pick "
+            "without losing more than that).", "",
+            "| method | batch | grid points | points converged on every seed | points near the best | lowest mean R² "
+            "| highest | spread |",
+            "|---|---|---|---|---|---|---|---|", *spread, "", *grid]
