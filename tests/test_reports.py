@@ -45,6 +45,8 @@ def test_the_selection_report_picks_from_the_committed_rows(tmp_path):
     finally:
         sys.argv = argv
     text = (tmp_path / "results.md").read_text()
+    with open(os.path.join(REPO, "docs", "ground_truth", "selection", "results.md")) as f:
+        assert text == f.read()
     assert "| dhel | 128 | temperature 0.1 | 0.989 ± 0.000 (2/2) | 0.984 (1/2) | most seeds converged" in text
     assert "| kcl | 128 | 20 |" in text  # KCL's grid at b = 128 with t 8 added
 
