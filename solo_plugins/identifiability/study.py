@@ -226,11 +226,12 @@ class Study:
         stages = self.stages()
         for k, (label, make) in enumerate(stages, 1):
             self.table.collect()  # rows a job wrote to its run folders but not to the table
-            todo = self.todo(make)
+            rows = self.table.read()
+            runs, done = make(rows), {self.table.key(r) for r in rows}
+            todo = [r for r in runs if r.key not in done]
             if not todo:
                 continue
-            self.progress(f"[{k}/{len(stages)}] {label}: {len(todo)} runs "
-                          f"({len(make(self.table.read())) - len(todo)} already done)")
+            self.progress(f"[{k}/{len(stages)}] {label}: {len(todo)} runs ({len(runs) - len(todo)} already done)")
             task = self.task(label)
             if not execute_plan([task], launch, self.cfg["out_dir"],
                                 run_here=lambda t, todo=todo: self.run_group(todo, curves=todo[0].stage != "selection"),
