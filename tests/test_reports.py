@@ -51,6 +51,27 @@ def test_the_selection_report_picks_from_the_committed_rows(tmp_path):
     assert "| kcl | 128 | 20 |" in text  # KCL's grid at b = 128 with t 8 added
 
 
+def test_the_evaluation_report_is_what_the_report_code_makes_of_its_rows(tmp_path):
+    """The picks evaluated at convergence: the committed results.md from the committed rows,
+    which hold every run of the config (4 methods x 5 batch sizes x 5 seeds)."""
+    from solo_plugins.commands.identifiability import main
+
+    shutil.copy(os.path.join(REPO, "docs", "ground_truth", "selected", "results.csv"), tmp_path / "results.csv")
+    import sys
+
+    argv = sys.argv
+    sys.argv = ["solo-plugins-identifiability", "--config-name", "identifiability_selected.yaml",
+                f"out_dir={tmp_path}", "report_only=true", "reuse_rows=null"]
+    try:
+        main()
+    finally:
+        sys.argv = argv
+    text = (tmp_path / "results.md").read_text()
+    with open(os.path.join(REPO, "docs", "ground_truth", "selected", "results.md")) as f:
+        assert text == f.read()
+    assert text.startswith("# The picks of the selection at convergence, evaluated\n\n100 runs")
+
+
 def test_the_demo_refuses_a_bad_setting_before_any_run(tmp_path):
     from solo_plugins.commands.demo import demo
     from solo_plugins.launch import LaunchError
