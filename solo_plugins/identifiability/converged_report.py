@@ -157,7 +157,9 @@ def write_converged_report(out_dir: str, cfg: Dict) -> str:
             f.write(text)
         return text
     main = _select(rows, "converged")
-    lines = ["# The latent-recovery study at convergence", "",
+    grids_only = bool(rows) and all(r["hp"] == "grid" for r in rows)
+    title = "Hyperparameters selected at convergence: the grids" if grids_only else "The latent-recovery study at convergence"
+    lines = [f"# {title}", "",
              f"{len(rows)} runs ({sum(r['converged'] == 'true' for r in rows)} converged). Cells: mean ± std over "
              "seeds (converged/runs); differences: mean [paired 95% Student-t interval], `*` when it excludes 0. "
              "An unconverged run is measured at its cap.", ""]
