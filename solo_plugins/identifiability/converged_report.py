@@ -146,8 +146,9 @@ def write_curves(curves: List[Dict], path: str) -> None:
 
 def write_converged_report(out_dir: str, cfg: Dict) -> str:
     rows = converged_table(out_dir).read()
-    chosen = [g for g in ConvergedStudy(cfg, progress=lambda line: None).groups() if g.label.endswith(" selected")]
-    if chosen:  # the picks evaluated: their own report
+    if any(b.get("selected") for s in cfg.get("settings") or [] for b in s.get("batches") or []):
+        # the picks evaluated: their own report
+        chosen = [g for g in ConvergedStudy(cfg, progress=lambda line: None).groups() if g.label.endswith(" selected")]
         rows = selected_rows(rows, chosen)
         text = "\n".join(["# The picks of the selection at convergence, evaluated", "",
                           f"{len(rows)} runs ({sum(r['converged'] == 'true' for r in rows)} converged), seeds "
