@@ -29,46 +29,34 @@ def test_the_fashion_mnist_report_is_what_the_report_code_makes_of_its_rows(tmp_
         assert (tmp_path / figure).stat().st_size > 10_000, figure
 
 
-def test_the_selection_report_picks_from_the_committed_rows(tmp_path):
-    """The identifiability command's report_only path on the committed selection rows: the picks
-    and the sensitivity tables."""
+def _report_from_committed_rows(folder, config, tmp_path, monkeypatch, *overrides):
+    """The identifiability command's report_only path on docs/ground_truth/<folder>/results.csv;
+    the report it writes, and the committed one."""
     from solo_plugins.commands.identifiability import main
 
-    shutil.copy(os.path.join(REPO, "docs", "ground_truth", "selection", "results.csv"), tmp_path / "results.csv")
-    import sys
+    committed = os.path.join(REPO, "docs", "ground_truth", folder)
+    shutil.copy(os.path.join(committed, "results.csv"), tmp_path / "results.csv")
+    monkeypatch.setattr("sys.argv", ["solo-plugins-identifiability", "--config-name", config,
+                                     f"out_dir={tmp_path}", "report_only=true", *overrides])
+    main()
+    with open(os.path.join(committed, "results.md")) as f:
+        return (tmp_path / "results.md").read_text(), f.read()
 
-    argv = sys.argv
-    sys.argv = ["solo-plugins-identifiability", "--config-name", "identifiability_selection.yaml",
-                f"out_dir={tmp_path}", "report_only=true"]
-    try:
-        main()
-    finally:
-        sys.argv = argv
-    text = (tmp_path / "results.md").read_text()
-    with open(os.path.join(REPO, "docs", "ground_truth", "selection", "results.md")) as f:
-        assert text == f.read()
+
+def test_the_selection_report_picks_from_the_committed_rows(tmp_path, monkeypatch):
+    """The picks and the sensitivity tables from the committed selection rows."""
+    text, committed = _report_from_committed_rows("selection", "identifiability_selection.yaml", tmp_path, monkeypatch)
+    assert text == committed
     assert "| dhel | 128 | temperature 0.1 | 0.989 ± 0.000 (2/2) | 0.984 (1/2) | most seeds converged" in text
     assert "| kcl | 128 | 20 |" in text  # KCL's grid at b = 128 with t 8 added
 
 
-def test_the_evaluation_report_is_what_the_report_code_makes_of_its_rows(tmp_path):
-    """The picks evaluated at convergence: the committed results.md from the committed rows,
-    which hold every run of the config (4 methods x 5 batch sizes x 5 seeds)."""
-    from solo_plugins.commands.identifiability import main
-
-    shutil.copy(os.path.join(REPO, "docs", "ground_truth", "selected", "results.csv"), tmp_path / "results.csv")
-    import sys
-
-    argv = sys.argv
-    sys.argv = ["solo-plugins-identifiability", "--config-name", "identifiability_selected.yaml",
-                f"out_dir={tmp_path}", "report_only=true", "reuse_rows=null"]
-    try:
-        main()
-    finally:
-        sys.argv = argv
-    text = (tmp_path / "results.md").read_text()
-    with open(os.path.join(REPO, "docs", "ground_truth", "selected", "results.md")) as f:
-        assert text == f.read()
+def test_the_evaluation_report_is_what_the_report_code_makes_of_its_rows(tmp_path, monkeypatch):
+    """The picks evaluated at convergence, from the committed rows, which hold every run of the
+    config (4 methods x 5 batch sizes x 5 seeds)."""
+    text, committed = _report_from_committed_rows("selected", "identifiability_selected.yaml", tmp_path, monkeypatch,
+                                                  "reuse_rows=null")
+    assert text == committed
     assert text.startswith("# The picks of the selection at convergence, evaluated\n\n100 runs")
 
 
