@@ -17,6 +17,7 @@ from solo_plugins.identifiability.rows import (
     methods_of,
     sizes_of,
 )
+from solo_plugins.identifiability.study import KEY_FIELDS
 
 BASE = "infonce"
 MEASURES = (("r2", "R²", 3), ("directions", "Latent directions recovered", 1), ("procrustes", "Procrustes error (lower is better)", 3))
@@ -25,8 +26,7 @@ MEASURES = (("r2", "R²", 3), ("directions", "Latent directions recovered", 1), 
 def selected_rows(rows: List[Dict], groups) -> List[Dict]:
     """The rows of the runs of ``groups`` (a converged study's ``selected`` groups)."""
     keys = {r.key for g in groups for r in g.runs}
-    return [r for r in rows if tuple(r[f] for f in ("stage", "method", "variant", "latent_dim", "batch_size",
-                                                    "steps", "seed")) in keys]
+    return [r for r in rows if tuple(r[f] for f in KEY_FIELDS) in keys]
 
 
 def _pick_cell(rows: List[Dict], m: str, b: int) -> str:
