@@ -14,3 +14,14 @@ def run_on_two_ranks(worker, sizes):
         out = os.path.join(tmp, "out.pt")
         mp.spawn(worker, args=(2, os.path.join(tmp, "init"), list(sizes), out), nprocs=2, join=True)
         return [torch.load(f"{out}.{r}") for r in range(2)]
+
+
+def average_gradients(module, world):
+    """Averages ``module``'s gradients over the ranks, as DistributedDataParallel does after
+    backward, with blocking all-reduces: DDP's reducer leaves asynchronous gloo work alive
+    past ``destroy_process_group``, and a rank then aborts now and then at exit."""
+    import torch.distributed as dist
+
+    for p in module.parameters():
+        dist.all_reduce(p.grad)
+        p.grad /= world

@@ -9,6 +9,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from solo_plugins.losses import dcl_loss_func, dhel_loss_func, infonce_loss_func, kcl_loss_func
+from tests.gloo import average_gradients
 
 LOSSES = {
     "dhel": lambda a, b: dhel_loss_func(a, b, gather_distributed=True, temperature=0.2),
@@ -41,9 +42,10 @@ def _worker(rank, world, init_file, sizes, out_file):
         local1, local2 = a1[start : start + sizes[rank]], a2[start : start + sizes[rank]]
         results = {}
         for name, loss_fn in LOSSES.items():
-            model = torch.nn.parallel.DistributedDataParallel(_model())
+            model = _model()
             loss = loss_fn(model(local1), model(local2))
             loss.backward()
+            average_gradients(model, world)
             averaged = loss.detach().clone()
             dist.all_reduce(averaged)
             averaged /= world

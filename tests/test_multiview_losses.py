@@ -17,6 +17,7 @@ from solo_plugins.losses import (
     mv_kcl_loss_func,
 )
 from tests import reference_losses as ref
+from tests.gloo import average_gradients
 
 def _parameter(kernel, value):
     return {"s" if "riesz" in kernel else "t": value}
@@ -139,9 +140,10 @@ def _worker(rank, world, init_file, sizes, out_file):
         local = [x[start : start + sizes[rank]] for x in _inputs(sum(sizes))]
         results = {}
         for name, loss_fn in MV_LOSSES.items():
-            model = torch.nn.parallel.DistributedDataParallel(_model())
+            model = _model()
             loss = loss_fn([model(x) for x in local])
             loss.backward()
+            average_gradients(model, world)
             averaged = loss.detach().clone()
             dist.all_reduce(averaged)
             results[name] = (averaged / world, [p.grad.clone() for p in model.parameters()])
