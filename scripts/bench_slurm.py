@@ -3,13 +3,17 @@ pretraining epoch of a few batches, no linear evaluation) through ``launcher=loc
 ``launcher=slurm`` (wait=true) on the cluster ``sinfo`` reaches, each from an empty folder,
 one after the other; prints the wall seconds per run of each and their difference.
 
-    scripts/slurm_local.sh up && python scripts/bench_slurm.py [--runs 8] [--quick]
+    scripts/slurm_local.sh up && python scripts/bench_slurm.py [--runs 8] [--quick] [--keep DIR]
+
+``--keep DIR`` leaves the two sweeps' folders (``DIR/local``, ``DIR/slurm``) for a look at
+their rows; DIR must not exist yet.
 """
 
 import argparse
 import os
 import subprocess
 import sys
+import contextlib
 import tempfile
 import time
 
@@ -34,9 +38,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=8, help="an even number of runs (2 methods x runs/2 seeds)")
     parser.add_argument("--quick", action="store_true", help="2 runs (what the tests run)")
+    parser.add_argument("--keep", metavar="DIR", help="a new folder that keeps both sweeps' folders")
     args = parser.parse_args(argv)
     runs = 2 if args.quick else max(2, args.runs - args.runs % 2)
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.keep and os.path.exists(args.keep):
+        parser.error(f"--keep {args.keep}: the folder exists already; name a new one")
+    if args.keep:
+        os.makedirs(args.keep)
+    folder = contextlib.nullcontext(os.path.abspath(args.keep)) if args.keep else tempfile.TemporaryDirectory()
+    with folder as tmp:
         from solo_plugins.data.export import export_digits
 
         data = str(export_digits(os.path.join(tmp, "digits")))

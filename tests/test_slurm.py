@@ -51,15 +51,18 @@ def _queue():
 QUICK_PRETRAIN = "['max_epochs=1','+limit_train_batches=3','+limit_val_batches=0','data.num_workers=0']"
 
 
-def _sweep(digits_root, out, extra=(), pretrain=QUICK_PRETRAIN):
-    env = dict(os.environ, WANDB_MODE="offline")
-    args = [sys.executable, "-m", "solo_plugins.commands.sweep", "--config-path", os.path.join(CONFIGS, "sweep"),
+def _sweep_args(digits_root, out, extra=(), pretrain=QUICK_PRETRAIN):
+    return [sys.executable, "-m", "solo_plugins.commands.sweep", "--config-path", os.path.join(CONFIGS, "sweep"),
             "--config-name", "digits.yaml", f"config_dir={CONFIGS}", f"data_root={digits_root}", f"out_dir={out}",
             "batch_sizes=[32]", "seeds=[0]", "reference_rows=false", "threads=1", "loss_vs_batch_size=false",
             "metrics_samples=64", "slurm.mem_gb=6", "slurm.cpus_per_task=1",
             f"pretrain_overrides={pretrain}",
             "linear_overrides=['max_epochs=1','+limit_train_batches=2']", *extra]
-    return subprocess.run(args, cwd=os.path.dirname(out), env=env, capture_output=True, text=True, timeout=900)
+
+
+def _sweep(digits_root, out, extra=(), pretrain=QUICK_PRETRAIN):
+    return subprocess.run(_sweep_args(digits_root, out, extra, pretrain), cwd=os.path.dirname(out),
+                          env=dict(os.environ, WANDB_MODE="offline"), capture_output=True, text=True, timeout=900)
 
 
 def _rows(out):
@@ -85,19 +88,25 @@ def test_an_unknown_partition_shows_sbatchs_message_and_submits_nothing(digits_r
     assert _queue() == before
 
 
-def test_a_sweep_through_slurm_gives_the_rows_of_the_local_launcher(digits_root, tmp_path):
-    run = _sweep(digits_root, str(tmp_path / "slurm"), ["methods=[dhel,kcl]", "launcher=slurm"])
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert run.stdout.count("submitted ") == 2
-    local = _sweep(digits_root, str(tmp_path / "local"), ["methods=[dhel,kcl]"])
-    assert local.returncode == 0, local.stderr[-3000:]
-    on_slurm, here = _rows(tmp_path / "slurm"), _rows(tmp_path / "local")
+def test_the_scheduling_benchmark_s_slurm_sweep_gives_the_rows_of_its_local_one(tmp_path):
+    from tests.conftest import REPO
+
+    kept = tmp_path / "bench"
+    out = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "bench_slurm.py"), "--quick", "--keep",
+                          str(kept)], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "2 tiny runs: local" in out.stdout and "overhead" in out.stdout
+    on_slurm, here = _rows(kept / "slurm"), _rows(kept / "local")
     assert on_slurm.keys() == here.keys() == {("dhel", ""), ("kcl", "")}
     for key in here:
-        for column in ("probe_acc1", "knn_acc1", "linear_acc1"):
+        for column in ("probe_acc1", "knn_acc1", "z_effective_rank"):
             assert abs(float(on_slurm[key][column]) - float(here[key][column])) <= 0.01, (key, column)
     # Run again: every row is there, nothing is submitted.
-    again = _sweep(digits_root, str(tmp_path / "slurm"), ["methods=[dhel,kcl]", "launcher=slurm"])
+    bench_pretrain = "['max_epochs=1','+limit_train_batches=2','+limit_val_batches=0','data.num_workers=0']"
+    again = _sweep(str(kept / "digits"), str(kept / "slurm"), ["methods=[dhel,kcl]", "launcher=slurm",
+                                                               "linear_eval=false", "slurm.mem_gb=4"],
+                   pretrain=bench_pretrain)
+    assert again.returncode == 0, again.stderr[-3000:]
     assert "2 already in" in again.stdout and "submitted " not in again.stdout
 
 
@@ -114,27 +123,34 @@ def test_a_failing_run_is_reported_and_the_other_rows_kept(digits_root, tmp_path
     assert "## Missing runs" in report and "dhel-temperature-1.0-b32-s0" in report
 
 
-def _wait_for(predicate, seconds, what):
+def _wait_for(predicate, seconds, what, every=1.0):
     deadline = time.time() + seconds
     while not predicate():
         if time.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(1)
+        time.sleep(every)
 
 
 def test_a_warned_job_checkpoints_is_requeued_resumes_and_finishes_at_the_uninterrupted_step(digits_root, tmp_path):
     out = tmp_path / "warned"
-    # long enough that the signal, sent once the first epoch's checkpoint exists, lands mid-run
-    # however fast the machine: at 4 epochs a quiet CI machine once finished before it arrived
-    epochs, batches = 40, 8
+    # long enough that the signal, sent within 0.2 s of the first epoch's checkpoint, lands
+    # mid-run however fast the machine: at 4 epochs, polled every second, a quiet CI machine
+    # once finished before it arrived
+    epochs, batches = 20, 8
     steps = f"['max_epochs={epochs}','+limit_train_batches={batches}','+limit_val_batches=0','data.num_workers=0']"
     run = _sweep(digits_root, str(out), ["methods=[dhel]", "launcher=slurm", "wait=false", "linear_eval=false"],
                  pretrain=steps)
     assert run.returncode == 0, run.stderr[-3000:]
     (job,) = [line.split("job ")[1] for line in run.stdout.splitlines() if line.startswith("submitted dhel-b32-s0")]
+    # the same run without a signal, on the other core meanwhile (both use one thread)
+    alone = tmp_path / "alone"
+    with open(tmp_path / "alone.err", "w") as err:
+        local = subprocess.Popen(_sweep_args(digits_root, str(alone), ["methods=[dhel]", "linear_eval=false"], steps),
+                                 cwd=tmp_path, env=dict(os.environ, WANDB_MODE="offline"), stdout=subprocess.DEVNULL,
+                                 stderr=err)
     folder = out / "runs" / "dhel-b32-s0"
     # the first end-of-epoch checkpoint: training is under way
-    _wait_for(lambda: glob.glob(str(folder / "dhel" / "*" / "*.ckpt")), 600, "the first checkpoint")
+    _wait_for(lambda: glob.glob(str(folder / "dhel" / "*" / "*.ckpt")), 600, "the first checkpoint", every=0.2)
     subprocess.run(["scancel", "--signal=USR2", job], check=True)  # what SLURM sends before a time limit
     # SLURM holds a requeued job back for a while before it may start again; make it eligible now
     _wait_for(lambda: "PENDING" in subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True,
@@ -163,9 +179,7 @@ def test_a_warned_job_checkpoints_is_requeued_resumes_and_finishes_at_the_uninte
     assert collected.returncode == 0 and ("dhel", "") in _rows(out)
     # the signal usually lands inside an epoch: the requeued run continued that epoch where it
     # stopped, so it ends with the weights of the same run made without a signal, tensor for tensor
-    alone = tmp_path / "alone"
-    local = _sweep(digits_root, str(alone), ["methods=[dhel]", "linear_eval=false"], pretrain=steps)
-    assert local.returncode == 0, local.stderr[-3000:]
+    assert local.wait(timeout=900) == 0, (tmp_path / "alone.err").read_text()[-3000:]
 
     def final(run_folder):
         (last,) = [c for c in glob.glob(str(run_folder / "dhel" / "*" / "*.ckpt"))
@@ -193,15 +207,6 @@ def test_a_sweep_run_on_two_devices_is_one_job_of_two_srun_tasks_and_one_row(dig
     (job,) = [line.split("job ")[1] for line in run.stdout.splitlines() if line.startswith("submitted dhel-b32-s0")]
     scripts = glob.glob(str(out / "slurm" / job.split("_")[0] / "*submission.sh"))
     assert scripts and "#SBATCH --ntasks-per-node=2" in open(scripts[0]).read()
-
-
-def test_the_scheduling_benchmark_runs_in_its_quick_mode():
-    from tests.conftest import REPO
-
-    out = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "bench_slurm.py"), "--quick"],
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert "2 tiny runs: local" in out.stdout and "overhead" in out.stdout
 
 
 HYDRA_STAND_IN = """
