@@ -121,10 +121,19 @@ def _pretrain_ddp(digits_root, out, workers, signal_at=None):
     return records
 
 
+@pytest.fixture(scope="module")
+def uninterrupted_ddp(digits_root, tmp_path_factory):
+    """The run without a signal, with 0 workers: the order of every rank's batches is the
+    sampler's, in the main process, whatever the number of workers."""
+    out = tmp_path_factory.mktemp("whole")
+    return _pretrain_ddp(digits_root, out, 0), out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
-def test_two_ddp_processes_resume_the_interrupted_epoch_where_it_stopped(digits_root, tmp_path, workers):
-    uninterrupted = _pretrain_ddp(digits_root, tmp_path / "whole", workers)
+def test_two_ddp_processes_resume_the_interrupted_epoch_where_it_stopped(digits_root, tmp_path, workers,
+                                                                        uninterrupted_ddp):
+    uninterrupted, whole_out = uninterrupted_ddp
     interrupted = _pretrain_ddp(digits_root, tmp_path / "job", workers, signal_at=SIGNAL_AT)
     resumed = _pretrain_ddp(digits_root, tmp_path / "job", workers)
     assert sorted(uninterrupted) == [0, 1]
@@ -132,7 +141,7 @@ def test_two_ddp_processes_resume_the_interrupted_epoch_where_it_stopped(digits_
     both = [i for rank in (0, 1) for _, indexes in _epoch(uninterrupted[rank], 1) for i in indexes]
     assert len(both) == len(set(both))  # the ranks' shards do not overlap
     if workers == 0:
-        whole, job = _final_weights(tmp_path / "whole"), _final_weights(tmp_path / "job")
+        whole, job = _final_weights(whole_out), _final_weights(tmp_path / "job")
         for name, tensor in whole["state_dict"].items():
             assert torch.equal(tensor, job["state_dict"][name]), name
 

@@ -290,6 +290,24 @@ def test_a_run_id_comes_from_its_resolved_config_and_not_from_where_it_runs(digi
     assert changed[2] != here[2] and changed[:2] == here[:2]  # only the trained run's config changed
 
 
+def test_a_composed_config_is_a_fresh_copy_and_follows_its_files(tmp_path):
+    import shutil
+
+    folder = tmp_path / "digits"
+    shutil.copytree(os.path.join(CONFIGS, "pretrain", "digits"), folder)
+    first = compose(str(folder), "dhel.yaml", ["optimizer.batch_size=8"])
+    OmegaConf.set_struct(first, False)
+    first.optimizer.batch_size = 3  # a caller's change stays its own
+    assert compose(str(folder), "dhel.yaml", ["optimizer.batch_size=8"]).optimizer.batch_size == 8
+    text = (folder / "dhel.yaml").read_text()
+    assert "temperature: 0.3" in text
+    (folder / "dhel.yaml").write_text(text.replace("temperature: 0.3", "temperature: 0.25"))
+    assert compose(str(folder), "dhel.yaml", ["optimizer.batch_size=8"]).method_kwargs.temperature == 0.25
+    (folder / "augmentations" / "symmetric.yaml").unlink()  # a file of the defaults, one folder down
+    with pytest.raises(Exception, match="symmetric"):
+        compose(str(folder), "dhel.yaml", ["optimizer.batch_size=8"])
+
+
 @pytest.mark.slow
 def test_a_run_whose_config_changed_is_redone_in_its_folder_with_the_old_one_set_aside(digits_root, tmp_path):
     out = tmp_path / "sweep"

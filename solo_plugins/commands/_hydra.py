@@ -1,7 +1,9 @@
 """Running a Hydra ``main`` the way solo-learn's scripts are run."""
 
+import copy
 import os
 import sys
+from collections import OrderedDict
 from typing import Callable, List, Optional
 
 import hydra
@@ -55,8 +57,38 @@ def run_hydra(task: Callable[[DictConfig], object], argv: Optional[List[str]] = 
     hydra.main(version_base="1.2", config_path=None)(task)()
 
 
+#: configs composed in this process, by folder, name, overrides and the folder's files
+_COMPOSED: "OrderedDict[tuple, DictConfig]" = OrderedDict()
+_KEPT = 256
+
+
+def _files_state(folder: str) -> tuple:
+    """Every file under ``folder`` with its modification time and size: a composed config
+    is reused only while the files it was composed from are unchanged."""
+    state = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            st = os.stat(os.path.join(root, name))
+            state.append((root, name, st.st_mtime_ns, st.st_size))
+    return tuple(state)
+
+
 def compose(config_dir: str, config_name: str, overrides: List[str] = ()) -> DictConfig:
-    """Loads a config as the commands would, without running Hydra's app machinery."""
+    """Loads a config as the commands would, without running Hydra's app machinery. A sweep
+    composes each run's config several times; the same request is answered from memory (a
+    copy) while the folder's files are unchanged."""
+    folder = os.path.abspath(config_dir)
+    key = (folder, config_name, tuple(overrides), _files_state(folder))
+    if key not in _COMPOSED:
+        _COMPOSED[key] = _compose(folder, config_name, list(overrides))
+        if len(_COMPOSED) > _KEPT:
+            _COMPOSED.popitem(last=False)
+    _COMPOSED.move_to_end(key)
+    return copy.deepcopy(_COMPOSED[key])
+
+
+def _compose(folder: str, config_name: str, overrides: List[str]) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -64,5 +96,5 @@ def compose(config_dir: str, config_name: str, overrides: List[str] = ()) -> Dic
     # Inside a running @hydra.main app (the sweep command) Hydra is already initialized;
     # its own config is composed by then, so composing another one is safe.
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=os.path.abspath(config_dir), version_base="1.2"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides))
+    with initialize_config_dir(config_dir=folder, version_base="1.2"):
+        return hydra_compose(config_name=config_name, overrides=overrides)
