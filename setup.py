@@ -41,7 +41,7 @@ STUDIES = [
 ]
 SLURM = ["submitit>=1.5.4", "hydra-submitit-launcher>=1.2.0"]
 DOCS = ["sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"]
-TEST = ["pytest>=7.4", "pytest-cov>=5", "black==23.12.0", "isort==5.13.2", "flake8>=7"]  # black/isort/flake8: the upstream series
+TEST = ["pytest>=7.4", "pytest-cov>=5", "pytest-xdist>=3.5", "black==23.12.0", "isort==5.13.2", "flake8>=7"]  # black/isort/flake8: the upstream series
 
 #: Installed into site-packages beside the package (non-editable installs): every Python of the
 #: environment runs this line at start-up, so that solo-learn's own scripts find `method: dhel`

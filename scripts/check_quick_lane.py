@@ -1,5 +1,5 @@
-"""The quick lane, and its coverage check: runs ``pytest -m "not slow"`` under coverage (the
-tests' subprocesses too) and checks that every module of the package is called by at least one
+"""The quick lane, and its coverage check: runs ``pytest -n 2 --dist loadfile -m "not slow"``
+under coverage (its two xdist workers and the tests' subprocesses too) and checks that every module of the package is called by at least one
 of its tests, not only imported. Prints the lane's wall time.
 
     python3 scripts/check_quick_lane.py            # the lane, then the check
@@ -59,7 +59,8 @@ def run_lane(folder: str) -> str:
     env = dict(os.environ, SOLO_PLUGINS_COVERAGE_DIR=folder)
     start = time.time()
     lane = subprocess.run([sys.executable, "-m", "coverage", "run", f"--rcfile={RCFILE}", "-m", "pytest", "-q",
-                           "-m", "not slow", "-p", "no:cacheprovider", os.path.join(REPO, "tests")],
+                           "-n", "2", "--dist", "loadfile", "-m", "not slow", "-p", "no:cacheprovider",
+                           os.path.join(REPO, "tests")],
                           cwd=REPO, env=env)
     print(f"quick lane: {time.time() - start:.0f} s wall, exit {lane.returncode}", flush=True)
     if lane.returncode:

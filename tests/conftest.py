@@ -6,6 +6,10 @@ import pytest
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # README's `-n 2`: two workers on two cores, one torch thread each, in their subprocesses
+    # too (two threads each oversubscribe the cores and the suite runs slower than one worker)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs")
@@ -39,6 +43,21 @@ def digits_overrides(root, tmp_path, extra=()):
     ]
 
 
+#: the files of the longest tests, started first so that two xdist workers (`--dist loadfile`)
+#: end together instead of one waiting for the other's SLURM jobs at the end
+FIRST = ("test_slurm.py", "test_sweep.py", "test_mid_epoch_resume.py", "test_gpu_check.py", "test_packaging.py",
+         "test_pipeline.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(os.path.basename(str(item.fspath)), len(FIRST)))
+
+
 def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     config.addinivalue_line("markers", "slurm: needs a reachable SLURM cluster (scripts/slurm_local.sh up)")
     config.addinivalue_line("markers", "slow: left out of the quick lane (pytest -m \"not slow\")")
