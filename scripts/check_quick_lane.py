@@ -1,6 +1,7 @@
 """The quick lane, and its coverage check: runs ``pytest -n 2 --dist loadfile -m "not slow"``
-under coverage (its two xdist workers and the tests' subprocesses too) and checks that every module of the package is called by at least one
-of its tests, not only imported. Prints the lane's wall time.
+under coverage (its two xdist workers and the tests' subprocesses too) and checks that every
+module of the package is called by at least one of its tests, not only imported. Prints the
+lane's wall time.
 
     python3 scripts/check_quick_lane.py            # the lane, then the check
     python3 scripts/check_quick_lane.py --report quick.json   # only the check, on a JSON report
