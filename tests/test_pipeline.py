@@ -374,23 +374,46 @@ def test_metrics_and_knn_commands_on_a_checkpoint(checkpoint, digits_root, tmp_p
     assert "backbone k=5 euclidean" in out and "acc@1=" in out
 
 
+# Every command as `python -m` runs it (its own __main__, Hydra's app included), one after the
+# other in one interpreter: the working directory is what is checked, not the process.
+_COMMANDS_IN_TURN = """
+import glob, json, runpy, sys
+from hydra.core.global_hydra import GlobalHydra
+
+out, steps = sys.argv[1], json.loads(sys.argv[2])
+for module, args in steps:
+    args = [a.replace("{CKPT}", (glob.glob(out + "/kcl/*/*.ckpt") or ["none"])[0]) for a in args]
+    args = [a.replace("{CKPT_DIR}", (glob.glob(out + "/kcl/*") or ["none"])[0]) for a in args]
+    GlobalHydra.instance().clear()
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
 @pytest.mark.slow
 def test_every_command_writes_only_under_the_folders_it_is_given(digits_root, tmp_path):
+    import json
+
     empty, out = tmp_path / "cwd", tmp_path / "out"
     empty.mkdir()
     data = [f"data.train_path={digits_root}/train", f"data.val_path={digits_root}/val"]
-    m = [sys.executable, "-m"]
-    _run([*m, "solo_plugins.commands.pretrain", "--config-path", os.path.join(CONFIGS, "pretrain", "digits"),
-          "--config-name", "kcl.yaml", *data, f"checkpoint.dir={out}", *QUICK], empty)
-    (ckpt,) = glob.glob(str(out / "kcl" / "*" / "*.ckpt"))
-    _run([*m, "solo_plugins.commands.linear", "--config-path", os.path.join(CONFIGS, "linear", "digits"),
-          "--config-name", "linear.yaml", *data, f"checkpoint.dir={out}/linear", "max_epochs=1",
-          "+limit_train_batches=2", f"pretrained_feature_extractor='{ckpt}'"], empty)
     knn = ["--config-path", os.path.join(CONFIGS, "knn"), "--config-name", "digits.yaml", *data,
-           f"pretrained_checkpoint_dir={os.path.dirname(ckpt)}"]
-    _run([*m, "solo_plugins.commands.knn", *knn, "k=[5]"], empty)
-    _run([*m, "solo_plugins.commands.metrics", *knn, "+max_samples=64"], empty)
-    _run([*m, "solo_plugins.data.export", "digits", str(tmp_path / "exported")], empty)
+           "pretrained_checkpoint_dir={CKPT_DIR}"]
+    steps = [
+        ("solo_plugins.commands.pretrain", ["--config-path", os.path.join(CONFIGS, "pretrain", "digits"),
+                                            "--config-name", "kcl.yaml", *data, f"checkpoint.dir={out}", *QUICK]),
+        ("solo_plugins.commands.linear", ["--config-path", os.path.join(CONFIGS, "linear", "digits"),
+                                          "--config-name", "linear.yaml", *data, f"checkpoint.dir={out}/linear",
+                                          "max_epochs=1", "+limit_train_batches=2",
+                                          "pretrained_feature_extractor='{CKPT}'"]),
+        ("solo_plugins.commands.knn", [*knn, "k=[5]"]),
+        ("solo_plugins.commands.metrics", [*knn, "+max_samples=64"]),
+        ("solo_plugins.data.export", ["digits", str(tmp_path / "exported")]),
+    ]
+    ran = _run([sys.executable, "-c", _COMMANDS_IN_TURN, str(out), json.dumps(steps)], empty)
+    assert len(glob.glob(str(out / "kcl" / "*" / "*.ckpt"))) == 1
+    assert "backbone k=5 euclidean" in ran.stdout and '"z_wasserstein_uniformity"' in ran.stdout
+    assert os.listdir(tmp_path / "exported")
     assert os.listdir(empty) == []
 
 
