@@ -45,8 +45,8 @@ def digits_overrides(root, tmp_path, extra=()):
 
 #: the files of the longest tests, started first so that two xdist workers (`--dist loadfile`)
 #: end together instead of one waiting for the other's SLURM jobs at the end
-FIRST = ("test_slurm.py", "test_sweep.py", "test_mid_epoch_resume.py", "test_gpu_check.py", "test_packaging.py",
-         "test_pipeline.py")
+FIRST = ("test_slurm.py", "test_packaging.py", "test_sweep.py", "test_pipeline.py", "test_gpu_check.py",
+         "test_mid_epoch_resume.py", "test_converged.py", "test_identifiability.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -55,6 +55,8 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False  # xdist would order the files by their number of tests
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 
